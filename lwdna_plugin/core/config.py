@@ -1,0 +1,103 @@
+"""Hyper-parameters of the LW-DNA shrink stage."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence
+
+from .errors import ConfigError
+
+TARGET_FIELDS = ('flops_target', 'flops_target_abs', 'params_target', 'params_target_abs')
+
+
+@dataclass
+class LWDNAConfig:
+    """Settings of one shrink run (names follow the paper / reference code).
+
+    Exactly one target is given: ``flops_target`` / ``params_target`` are ratios of the
+    **un-widened** baseline; ``flops_target_abs`` (multiply-adds) / ``params_target_abs``
+    are absolute values. ``rho`` is the per-group floor (``remain_percentage``), ``tau`` the
+    floor of the group feeding the final classifier (``linear_percentage``).
+    """
+
+    width_mult: float = 2.0
+    flops_target: Optional[float] = None
+    flops_target_abs: Optional[float] = None
+    params_target: Optional[float] = None
+    params_target_abs: Optional[float] = None
+    rho: float = 0.4
+    tau: float = 0.45
+    num_batches: int = 2
+    batch_fraction: float = 1.0
+    embedding_dim: int = 8
+    channel_divisor: int = 1
+    tolerance: float = 1e-3
+    max_iterations: int = 100
+    seed: int = 0
+    ignored_layers: Sequence[str] = field(default_factory=tuple)
+    grouping_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field."""
+        given = [f for f in TARGET_FIELDS if getattr(self, f) is not None]
+        if len(given) == 0:
+            raise ConfigError('LWDNAConfig needs one target: flops_target (ratio of the '
+                              'baseline), flops_target_abs, params_target or params_target_abs')
+        if len(given) > 1:
+            raise ConfigError(f'LWDNAConfig takes exactly one target, got {given}')
+        target = getattr(self, given[0])
+        if not _is_number(target) or target <= 0:
+            raise ConfigError(f'{given[0]} must be a positive number, got {target!r}')
+        if not _is_number(self.width_mult) or self.width_mult < 1:
+            raise ConfigError(f'width_mult must be >= 1, got {self.width_mult!r}')
+        for name in ('rho', 'tau', 'batch_fraction'):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value <= 1:
+                raise ConfigError(f'{name} must be in (0, 1], got {value!r}')
+        for name in ('num_batches', 'embedding_dim', 'channel_divisor', 'max_iterations'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f'{name} must be a positive integer, got {value!r}')
+        if not _is_number(self.tolerance) or not 0 < self.tolerance < 1:
+            raise ConfigError(f'tolerance must be in (0, 1), got {self.tolerance!r}')
+        if not _is_number(self.grouping_timeout_s) or self.grouping_timeout_s <= 0:
+            raise ConfigError(f'grouping_timeout_s must be positive, got {self.grouping_timeout_s!r}')
+        if isinstance(self.ignored_layers, str):
+            raise ConfigError('ignored_layers must be a list of module names, not a string')
+        self.ignored_layers = tuple(self.ignored_layers)
+
+    @property
+    def target_kind(self) -> str:
+        """'flops' or 'params'."""
+        return 'flops' if (self.flops_target is not None or self.flops_target_abs is not None) else 'params'
+
+    def absolute_target(self, baseline_flops: float, baseline_params: float) -> float:
+        """The target in absolute units (MACs or parameters)."""
+        if self.flops_target is not None:
+            return self.flops_target * baseline_flops
+        if self.params_target is not None:
+            return self.params_target * baseline_params
+        return self.flops_target_abs if self.flops_target_abs is not None else self.params_target_abs
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out['ignored_layers'] = list(self.ignored_layers)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> 'LWDNAConfig':
+        """Build from a mapping (e.g. a zoo config's ``lwdna`` block); unknown keys are an error."""
+        if not isinstance(values, dict):
+            raise ConfigError(f'the lwdna block must be a mapping, got {type(values).__name__}')
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f'unknown lwdna option(s) {unknown}; valid options: {sorted(known)}')
+        return cls(**values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

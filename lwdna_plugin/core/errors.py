@@ -1,0 +1,21 @@
+"""Exceptions raised by the LW-DNA engine; each message names what is wrong."""
+
+
+class LWDNAError(Exception):
+    """Base class of every error the plugin raises on bad input."""
+
+
+class ConfigError(LWDNAError, ValueError):
+    """An invalid hyper-parameter or option value."""
+
+
+class UnsupportedModelError(LWDNAError):
+    """The model contains an op or layer whose channel behaviour we do not model."""
+
+
+class InfeasibleTargetError(LWDNAError):
+    """The FLOPs/params target cannot be reached under the floors."""
+
+
+class ChannelConfigMismatchError(LWDNAError):
+    """A channel config was made for a different model."""

@@ -1,0 +1,477 @@
+"""Groups of coupled channels, built on torch-pruning's DependencyGraph.
+
+torch-pruning tells which channel *slots* (one output or input channel of one layer or op)
+must be removed together. We union those slots into **units** (the smallest removable
+piece: one channel, one conv group of a group conv, or the r² channels that a PixelShuffle
+folds into one), and units into **groups** (one latent vector each). On top of the library
+we add what it gets wrong: whole-group coupling of group convs, PixelShuffle index mapping,
+and an allow-list of channel-preserving ops so that anything else fails closed.
+"""
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
+
+from .errors import UnsupportedModelError
+from .tracing import ForwardFn, OpRecord, default_forward, record_ops
+
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+RESIZABLE_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)
+
+# grad_fn names of ops that keep every channel where it is (checked further below).
+_CHANNEL_PRESERVING = re.compile(
+    r'^(Add|Sub|Mul|Div|Relu|Hardtanh|LeakyRelu|Elu|Gelu|Silu|Sigmoid|Hardsigmoid|Hardswish|'
+    r'Tanh|Mish|Softplus|Clamp|ClampMin|ClampMax|Neg|Abs|Exp|Pow|Sqrt|Rsqrt|Clone|Alias|'
+    r'NativeDropout|Dropout|FeatureDropout|MaxPool[123]DWithIndices|AvgPool[123]D|'
+    r'AdaptiveAvgPool[123]D|AdaptiveMaxPool[123]D|UpsampleNearest[123]D|UpsampleBilinear2D|'
+    r'UpsampleBicubic2D|ReflectionPad[123]D|ReplicationPad[123]D|ToCopy|Prelu|Threshold|Where)'
+    r'(Backward\d*)$')
+
+
+@dataclass
+class Dim:
+    """One channel dimension of a layer ('in' or 'out') or of an op's output tensor."""
+
+    key: str
+    kind: str
+    size: int
+    offset: int
+    module: Optional[nn.Module] = None
+    record: Optional[OpRecord] = None
+
+
+@dataclass
+class ChannelGroup:
+    """Coupled channels that share one latent vector and one keep decision per unit."""
+
+    index: int
+    units: np.ndarray                 # global unit ids, canonical order
+    unit_channels: int                # channels per unit in the group's first layer
+    fixed_reason: str = ''            # non-empty: never widened or pruned
+    feeds_classifier: bool = False
+    members: Tuple[str, ...] = ()     # 'layer.name:out' of every layer dim it touches
+
+    @property
+    def fixed(self) -> bool:
+        return bool(self.fixed_reason)
+
+    @property
+    def num_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def name(self) -> str:
+        return self.members[0] if self.members else f'group{self.index}'
+
+
+@dataclass
+class ChannelGraph:
+    """Everything later stages need about a model's channel structure."""
+
+    model: nn.Module
+    dims: Dict[Tuple[str, str], Dim]
+    slot_unit: np.ndarray            # slot -> global unit id
+    unit_group: np.ndarray           # unit -> group index, -1 for units no group owns (input)
+    unit_local: np.ndarray           # unit -> position inside its group
+    groups: List[ChannelGroup]
+    modules: Dict[str, nn.Module]
+    classifiers: List[str]
+    traced: set                      # names of the layers the forward pass uses
+    op_records: List[Tuple[OpRecord, Optional[str]]] = field(default_factory=list)  # op, its dim key
+    output_shapes: List[Tuple[int, ...]] = field(default_factory=list)
+    build_time_s: float = 0.0
+
+    def units_of(self, key: str, kind: str) -> np.ndarray:
+        dim = self.dims[(key, kind)]
+        return self.slot_unit[dim.offset:dim.offset + dim.size]
+
+    def layer_dims(self, name: str) -> Tuple[Optional[Dim], Optional[Dim]]:
+        """(out, in) dims of a module; 'in' is None for per-channel layers."""
+        return self.dims.get((name, 'out')), self.dims.get((name, 'in'))
+
+    @property
+    def prunable_groups(self) -> List[ChannelGroup]:
+        return [g for g in self.groups if not g.fixed]
+
+    def signature(self) -> List[Dict[str, Any]]:
+        """What identifies the model's groups (compared by ``apply_channel_config``)."""
+        return [dict(index=g.index, members=list(g.members), num_units=g.num_units,
+                     unit_channels=g.unit_channels, fixed=g.fixed) for g in self.groups]
+
+
+def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optional[ForwardFn] = None,
+                        ignored_layers: Sequence[str] = (), timeout_s: float = 120.0) -> ChannelGraph:
+    """Trace ``model`` once and return its channel groups.
+
+    Raises :class:`UnsupportedModelError` naming the module for ops that move channels in
+    a way we do not model (channel padding, shuffle, permute/transpose, slicing, unknown
+    custom ops) and when grouping exceeds ``timeout_s``. The model's train/eval state is kept.
+    """
+    forward_fn = forward_fn or default_forward
+    was_training = {m: m.training for m in model.modules()}
+    start = time.perf_counter()
+    try:
+        with _time_limit(timeout_s, model):
+            dg, records, outputs = _build_dependency_graph(model, example_inputs, forward_fn)
+            graph = _ChannelGraphBuilder(model, dg, records, outputs, ignored_layers).build()
+    finally:
+        for m, mode in was_training.items():
+            m.training = mode
+    graph.build_time_s = time.perf_counter() - start
+    return graph
+
+
+def _build_dependency_graph(model, example_inputs, forward_fn):
+    outputs: List[torch.Tensor] = []
+    with record_ops(model) as records:
+        def traced_forward(m, x):
+            out = forward_fn(m, x)
+            outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
+            return out
+        with torch.enable_grad():
+            dg = tp.DependencyGraph().build_dependency(model, example_inputs, forward_fn=traced_forward,
+                                                       verbose=False)
+    if not outputs or all(o.grad_fn is None for o in outputs):
+        raise UnsupportedModelError('the model output does not depend on any parameter; '
+                                    'nothing to shrink')
+    return dg, records, outputs
+
+
+class _ChannelGraphBuilder:
+    def __init__(self, model, dg, records, outputs, ignored_layers):
+        self.model = model
+        self.dg = dg
+        self.records: Dict[Any, OpRecord] = records
+        self.outputs = outputs
+        self.ignored = tuple(ignored_layers)
+        self.names = {m: n for n, m in model.named_modules()}
+        for name in self.ignored:
+            if name not in {n for n in self.names.values()}:
+                raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
+        self.node_key: Dict[Any, str] = {}
+        self.pixel_shuffles: List[Tuple[Any, int]] = []
+        self.dims: Dict[Tuple[str, str], Dim] = {}
+        self.n_slots = 0
+
+    # -- nodes -------------------------------------------------------------------------
+    def key_of(self, node) -> str:
+        if node not in self.node_key:
+            if isinstance(node.module, nn.Module) and node.module in self.names:
+                self.node_key[node] = self.names[node.module]
+            else:
+                self.node_key[node] = f'<op{len(self.node_key)}:{node.grad_fn.name() if node.grad_fn else "?"}>'
+        return self.node_key[node]
+
+    def where(self, node) -> str:
+        rec = self.records.get(node.grad_fn)
+        if rec is not None and rec.module:
+            return f"module '{rec.module}' ({type(rec.module_obj).__name__})"
+        for other in list(node.inputs) + list(node.outputs):
+            if isinstance(other.module, nn.Module) and other.module in self.names:
+                return f"the op next to module '{self.names[other.module]}'"
+        return 'the model'
+
+    def add_dim(self, key, kind, size, module=None, record=None) -> Dim:
+        dim = self.dims.get((key, kind))
+        if dim is None:
+            dim = Dim(key, kind, int(size), self.n_slots, module, record)
+            self.dims[(key, kind)] = dim
+            self.n_slots += int(size)
+        return dim
+
+    # -- checks -------------------------------------------------------------------------
+    def check_ops_and_map_pixel_shuffle(self) -> None:
+        for node in list(self.dg.module2node.values()):
+            if isinstance(node.module, nn.Module) and node.module in self.names:
+                continue
+            if isinstance(node.module, (nn.Parameter, torch.Tensor)):
+                raise UnsupportedModelError(
+                    f'a bare nn.Parameter is used in {self.where(node)}; only standard layers '
+                    '(Conv, Linear, BatchNorm, PReLU) can be widened and pruned')
+            if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
+                continue
+            self.check_op(node)
+
+    def check_op(self, node) -> None:
+        fn = node.grad_fn
+        name = fn.name() if fn is not None else 'unknown'
+        rec = self.records.get(fn)
+        nd = len(rec.in_shapes[0]) if rec is not None and rec.in_shapes else None
+
+        def refuse(what):
+            raise UnsupportedModelError(
+                f'{what} ({name}) in {self.where(node)}: LW-DNA cannot widen or prune through an op '
+                'that moves channels; use a 1x1-conv shortcut / standard layers, or keep this '
+                'part of the model out of the graph')
+
+        def channel_dim(d, ndim):
+            if d is None or ndim is None:
+                return None
+            return d % ndim if d < 0 else d
+
+        if name == 'PixelShuffleBackward0':
+            self.map_pixel_shuffle(node, rec)
+        elif _CHANNEL_PRESERVING.match(name):
+            if name.startswith('Prelu') and isinstance(rec, OpRecord) and rec.module_obj is not None:
+                return
+        elif name in ('NativeBatchNormBackward0', 'CudnnBatchNormBackward0'):
+            if rec is None or not isinstance(rec.module_obj, nn.modules.batchnorm._BatchNorm):
+                refuse('a functional batch norm outside a BatchNorm layer')
+        elif name in ('MeanBackward1', 'SumBackward1', 'AmaxBackward0'):
+            sizes = getattr(fn, '_saved_self_sym_sizes', None)
+            dims = getattr(fn, '_saved_dim', None) or ()
+            nd = len(sizes) if sizes is not None else nd
+            if any(channel_dim(d, nd) in (1, None) for d in dims):
+                refuse('a reduction over the channel dimension')
+        elif name in ('MeanBackward0', 'SumBackward0'):
+            refuse('a reduction over all dimensions')
+        elif name in ('CatBackward0', 'SplitBackward0', 'SplitWithSizesBackward0', 'UnbindBackward0'):
+            nd = nd if name != 'CatBackward0' else (len(rec.out_shape) if rec else None)
+            if name != 'CatBackward0':
+                nd = len(getattr(fn, '_saved_self_sym_sizes', ())) or nd
+            if channel_dim(getattr(fn, '_saved_dim', None), nd) != 1:
+                refuse('a concatenation/split along a dimension other than channels')
+        elif name in ('ViewBackward0', 'ReshapeAliasBackward0', 'UnsafeViewBackward0', 'SqueezeBackward0',
+                      'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
+            sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
+            if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
+                refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
+        elif name == 'ConstantPadNdBackward0':
+            pad = list(getattr(fn, '_saved_pad', ()))
+            ndim = nd if nd is not None else 4
+            touched = [i // 2 for i, p in enumerate(pad) if p != 0]
+            if any(ndim - 1 - t <= 1 for t in touched):
+                refuse('padding of the channel dimension (a zero-pad shortcut)')
+        elif name == 'TBackward0':
+            if not all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions):
+                refuse('a transpose of a feature tensor')
+        elif name in ('PermuteBackward0', 'TransposeBackward0', 'TransposeBackward1'):
+            refuse('a permute/transpose involving the channel dimension')
+        elif name == 'SliceBackward0':
+            refuse('a slice of the channel dimension')
+        elif name == 'IndexBackward0':
+            refuse('an index (gather) of channels')
+        else:
+            refuse('an op whose channel behaviour is not modelled')
+
+    def map_pixel_shuffle(self, node, rec) -> None:
+        """Couple input channel c·r²+k of a PixelShuffle with its output channel c."""
+        if rec is None or len(rec.in_shapes[0]) < 3:
+            raise UnsupportedModelError(f'cannot read the shapes of the PixelShuffle in {self.where(node)}')
+        stride = rec.in_shapes[0][1] // rec.out_shape[1]
+        self.pixel_shuffles.append((node, stride))
+        for src in node.inputs:
+            for dep in src.dependencies:
+                if dep.target is node:
+                    dep.index_mapping[0] = _FlattenIndexMapping(stride=stride, reverse=True)
+            for dep in node.dependencies:
+                if dep.target is src:
+                    dep.index_mapping[0] = _FlattenIndexMapping(stride=stride, reverse=False)
+
+    # -- build --------------------------------------------------------------------------
+    def build(self) -> ChannelGraph:
+        self.check_ops_and_map_pixel_shuffle()
+        modules = {n: m for n, m in self.model.named_modules()}
+        # every layer dim exists, so uncovered slots (the network input) are fixed units
+        for name, m in modules.items():
+            if isinstance(m, CONV_TYPES + (nn.Linear,)):
+                self.add_dim(name, 'out', m.out_channels if isinstance(m, CONV_TYPES) else m.out_features, m)
+                self.add_dim(name, 'in', m.in_channels if isinstance(m, CONV_TYPES) else m.in_features, m)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                self.add_dim(name, 'out', m.num_features, m)
+
+        items = []  # (node, kind, idxs, root node, root idxs, tp group id)
+        unsupported: Dict[int, str] = {}
+        ignored: Dict[int, str] = {}
+        for gid, group in enumerate(self.dg.get_all_groups(root_module_types=CONV_TYPES + (nn.Linear,))):
+            root = group[0].dep.target
+            for it in group:
+                node = it.dep.target
+                kind = 'out' if self.dg.is_out_channel_pruning_fn(it.dep.handler) else 'in'
+                items.append((node, kind, np.asarray(it.idxs, dtype=np.int64), root,
+                              np.asarray(it.root_idxs, dtype=np.int64), gid))
+                mod = node.module
+                if isinstance(mod, nn.Module) and mod in self.names:
+                    name = self.names[mod]
+                    if not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
+                        unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
+                    if any(name == i or name.startswith(i + '.') for i in self.ignored):
+                        ignored.setdefault(gid, f'ignored layer {name!r}')
+
+        extents: Dict[Any, int] = {}
+        for node, kind, idxs, root, ridx, gid in items:
+            extents[(node, kind)] = max(extents.get((node, kind), 0), int(idxs.max()) + 1 if len(idxs) else 0)
+        for (node, kind), extent in extents.items():
+            self.dim_for(node, kind, extent)
+        a, b = [], []
+        for node, kind, idxs, root, ridx, gid in items:
+            a.append(self.dims[(self.key_of(node), kind)].offset + idxs)
+            b.append(self.dims[(self.key_of(root), 'out')].offset + ridx)
+        covered = np.zeros(self.n_slots, dtype=bool)
+        for arr in a + b:
+            covered[arr] = True
+        ga, gb = self.group_conv_edges(modules)
+        pa, pb = self.pixel_shuffle_edges()
+        a, b = np.concatenate(a + ga + pa), np.concatenate(b + gb + pb)
+        n_units, slot_unit = connected_components(
+            coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(), directed=False)
+        unit_covered = np.zeros(n_units, dtype=bool)
+        unit_covered[slot_unit[covered]] = True
+
+        # groups: units linked by one torch-pruning group (group convs already merged units)
+        ua, ub = [], []
+        first_unit: Dict[int, int] = {}
+        for node, kind, idxs, root, ridx, gid in items:
+            units = slot_unit[self.dims[(self.key_of(node), kind)].offset + idxs]
+            f = first_unit.setdefault(gid, int(units[0]))
+            ua.append(np.full(len(units), f)); ub.append(units)
+        n_comp, unit_comp = connected_components(
+            coo_matrix((np.ones(sum(map(len, ua))), (np.concatenate(ua), np.concatenate(ub))),
+                       shape=(n_units, n_units)).tocsr(), directed=False)
+        reasons: Dict[int, str] = {}
+        for node, kind, idxs, root, ridx, gid in items:
+            comp = unit_comp[slot_unit[self.dims[(self.key_of(node), kind)].offset + idxs[0]]]
+            for table in (unsupported, ignored):
+                if gid in table:
+                    reasons.setdefault(comp, table[gid])
+        return self.assemble(modules, slot_unit, unit_covered, unit_comp, reasons)
+
+    def dim_for(self, node, kind, extent: int) -> Dim:
+        """The dim of a graph node; ``extent`` is the largest channel index tp uses + 1."""
+        key = self.key_of(node)
+        if (key, kind) in self.dims:
+            dim = self.dims[(key, kind)]
+            if extent > dim.size:
+                raise UnsupportedModelError(f'channel index out of range at {key!r}; '
+                                            f'{self.where(node)} changes channel counts in an unmodelled way')
+            return dim
+        rec = self.records.get(node.grad_fn)
+        size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
+        module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
+        return self.add_dim(key, kind, size, module, rec)
+
+    def pixel_shuffle_edges(self):
+        """PixelShuffle: input channels c·r²..c·r²+r²-1 and output channel c are one unit."""
+        pa, pb = [], []
+        for node, stride in self.pixel_shuffles:
+            out = self.dims.get((self.key_of(node), 'out'))
+            for src in node.inputs:
+                dim = self.dims.get((self.key_of(src), 'out'))
+                if out is None or dim is None or dim.size != out.size * stride:
+                    raise UnsupportedModelError(f'cannot map the channels of the PixelShuffle in {self.where(node)}')
+                pa.append(dim.offset + np.arange(dim.size))
+                pb.append(out.offset + np.arange(dim.size) // stride)
+        return pa, pb
+
+    def group_conv_edges(self, modules):
+        """Group convs: a conv group's input and output channels form one unit."""
+        ga, gb = [], []
+        for name, m in modules.items():
+            if isinstance(m, CONV_TYPES) and m.groups > 1:
+                o, i = self.dims[(name, 'out')], self.dims[(name, 'in')]
+                cout, cin = m.out_channels // m.groups, m.in_channels // m.groups
+                heads = o.offset + np.arange(m.groups) * cout
+                ga += [np.repeat(heads, cout), np.repeat(heads, cin)]
+                gb += [o.offset + np.arange(m.out_channels), i.offset + np.arange(m.in_channels)]
+        return ga, gb
+
+    def assemble(self, modules, slot_unit, unit_covered, unit_comp, reasons) -> ChannelGraph:
+        # output units are fixed; the Linear that produces them is a classifier
+        out_comps, classifiers, output_shapes = {}, [], []
+        for out in self.outputs:
+            output_shapes.append(tuple(out.shape))
+            for node in self.dg.module2node.values():
+                if node.grad_fn is out.grad_fn and out.grad_fn is not None:
+                    key = self.key_of(node)
+                    if (key, 'out') in self.dims:
+                        d = self.dims[(key, 'out')]
+                        for c in np.unique(unit_comp[slot_unit[d.offset:d.offset + d.size]]):
+                            out_comps[c] = 'network output'
+                        if isinstance(node.module, nn.Linear):
+                            classifiers.append(key)
+        ordered_dims = sorted(self.dims.values(), key=lambda d: (d.kind != 'out', d.offset))
+        comp_units: Dict[int, List[int]] = {}
+        seen = np.zeros(len(unit_covered), dtype=bool)
+        for d in ordered_dims:
+            for u in slot_unit[d.offset:d.offset + d.size]:
+                if unit_covered[u] and not seen[u]:
+                    seen[u] = True
+                    comp_units.setdefault(int(unit_comp[u]), []).append(int(u))
+        unit_group = np.full(len(unit_covered), -1, dtype=np.int64)
+        unit_local = np.full(len(unit_covered), -1, dtype=np.int64)
+        groups: List[ChannelGroup] = []
+        comp_of_group = []
+        for comp, units in comp_units.items():
+            g = len(groups)
+            arr = np.asarray(units, dtype=np.int64)
+            unit_group[arr] = g
+            unit_local[arr] = np.arange(len(arr))
+            groups.append(ChannelGroup(g, arr, 0, out_comps.get(comp) or reasons.get(comp, '')))
+            comp_of_group.append(comp)
+        members: Dict[int, List[str]] = {g.index: [] for g in groups}
+        for d in ordered_dims:
+            if d.module is None:
+                continue
+            units = slot_unit[d.offset:d.offset + d.size]
+            for g in np.unique(unit_group[units]):
+                if g >= 0:
+                    members[int(g)].append(f'{d.key}:{d.kind}')
+                    if groups[g].unit_channels == 0:
+                        groups[g].unit_channels = int(np.sum(units == groups[g].units[0]))
+        for g in groups:
+            g.members = tuple(members[g.index])
+        for name in classifiers:
+            d = self.dims[(name, 'in')]
+            for u in np.unique(slot_unit[d.offset:d.offset + d.size]):
+                if unit_group[u] >= 0:
+                    groups[unit_group[u]].feeds_classifier = True
+        node_of = {node.grad_fn: node for node in self.dg.module2node.values() if node.grad_fn is not None}
+        op_records = [(rec, self.key_of(node_of[fn]) if fn in node_of else None)
+                      for fn, rec in self.records.items()]
+        traced = {self.names[n.module] for n in self.dg.module2node.values()
+                  if isinstance(n.module, nn.Module) and n.module in self.names}
+        return ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
+                            sorted(set(classifiers)), traced, op_records, output_shapes)
+
+
+def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape only adds or drops singleton dims and keeps (N, C) in front."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    if len(b) < 2 or len(a) < 2 or b[0] != a[0] or b[1] != a[1]:
+        return False
+    return [s for s in b[2:] if s != 1] == [s for s in a[2:] if s != 1] and \
+        (all(s == 1 for s in b[2:]) or all(s == 1 for s in a[2:]) or len(b) == len(a))
+
+
+@contextmanager
+def _time_limit(seconds: float, model: nn.Module) -> Iterator[None]:
+    """Abort grouping after ``seconds`` (SIGALRM; only enforceable in the main thread)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, 'SIGALRM'):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise UnsupportedModelError(
+            f'grouping the channels of {type(model).__name__} did not finish within {seconds:.0f} s; '
+            'torch-pruning does not terminate on some channel-shuffling models (e.g. ShuffleNetV2)')
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

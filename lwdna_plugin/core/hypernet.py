@@ -1,0 +1,187 @@
+"""The LW-DNA hypernetwork: conv / linear weights generated from per-unit latent vectors,
+scored by the gradient of the task loss with respect to the latents.
+
+Per layer with output latents z_o (n) and input latents z_i (c) the reference computes
+``o = z_o ⊗ z_i + b0``, ``o = o[..., None] * w1 + b1``, ``W = (w2 @ o[..., None]).squeeze + b2``.
+With the biases at their zero initialisation this is exactly
+``W[n, c, k] = z_o[n] · z_i[c] · Σ_m w1[n, c, m] · w2[n, c, k, m]``, so we draw w1 and w2 as
+specified, contract them once over m, and keep only that (n, c, k²) factor: the same weights
+and the same gradients w.r.t. z at a fraction of the memory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.func import functional_call
+
+from .errors import ConfigError
+from .groups import CONV_TYPES, ChannelGraph
+from .tracing import ForwardFn, default_forward
+
+LossFn = Callable[[Any, Any], torch.Tensor]
+
+
+@dataclass
+class _GeneratedLayer:
+    name: str
+    out_units: torch.Tensor      # (n,) latent index per output channel
+    in_units: torch.Tensor       # (n, c) latent index per weight input channel
+    factor: torch.Tensor         # (n, c, *kernel): Σ_m w1·w2
+    shape: Tuple[int, ...]
+
+
+class HyperScorer:
+    """Latent vectors of one graph and the weights they generate."""
+
+    def __init__(self, graph: ChannelGraph, embedding_dim: int = 8, seed: int = 0,
+                 device: Optional[torch.device] = None):
+        self.graph = graph
+        self.device = device or _model_device(graph.model)
+        gen = torch.Generator().manual_seed(seed)
+        n_units = len(graph.unit_group)
+        layers: List[_GeneratedLayer] = []
+        extra = 0   # one latent element per depth-wise conv (its input latent, never shrunk)
+        classifiers = set(graph.classifiers)
+        for name, module in graph.modules.items():
+            if name not in graph.traced or name in classifiers:
+                continue
+            if isinstance(module, nn.modules.conv._ConvTransposeNd) or \
+                    not isinstance(module, CONV_TYPES + (nn.Linear,)):
+                continue
+            weight = module.weight
+            n, c = weight.shape[0], weight.shape[1]
+            out_units = torch.as_tensor(graph.units_of(name, 'out'), dtype=torch.long)
+            in_all = torch.as_tensor(graph.units_of(name, 'in'), dtype=torch.long)
+            groups = getattr(module, 'groups', 1)
+            if groups > 1 and c == 1:
+                in_units = torch.full((n, 1), n_units + extra, dtype=torch.long)
+                extra += 1
+            else:
+                group_of_out = torch.arange(n) // (n // groups)
+                in_units = in_all[(group_of_out[:, None] * c + torch.arange(c)[None, :])]
+            kernel = tuple(weight.shape[2:])
+            factor = _draw_factor(n, c, math.prod(kernel), embedding_dim, gen).reshape(n, c, *kernel)
+            layers.append(_GeneratedLayer(name + '.weight', out_units.to(self.device),
+                                          in_units.to(self.device), factor.to(self.device, weight.dtype),
+                                          tuple(weight.shape)))
+        self.layers = layers
+        self.latent = nn.Parameter(torch.randn(n_units + extra, generator=gen).to(self.device))
+        self.num_units = n_units
+
+    def weights(self) -> Dict[str, torch.Tensor]:
+        """Generated weight of every layer, differentiable w.r.t. ``self.latent``."""
+        z = self.latent
+        out = {}
+        for layer in self.layers:
+            o = z[layer.out_units][:, None] * z[layer.in_units]            # (n, c)
+            out[layer.name] = o.reshape(o.shape + (1,) * (layer.factor.dim() - 2)) * layer.factor
+        return out
+
+    def score(self, model: nn.Module, batches: Iterable, loss_fn: LossFn, num_batches: int = 2,
+              batch_fraction: float = 1.0, forward_fn: Optional[ForwardFn] = None,
+              progress: Optional[Callable[[int, float], None]] = None) -> np.ndarray:
+        """|∂L/∂z| per unit, gradients accumulated over ``num_batches`` batches in train mode."""
+        forward_fn = forward_fn or default_forward
+        modes = {m: m.training for m in model.modules()}
+        model.train()
+        self.latent.grad = None
+        used = 0
+        try:
+            for batch in batches:
+                if used >= num_batches:
+                    break
+                inputs, targets = _split_batch(batch)
+                inputs, targets = _to_device(_take_fraction(inputs, batch_fraction), self.device), \
+                    _to_device(_take_fraction(targets, batch_fraction), self.device)
+                output = forward_fn(_WithWeights(model, self.weights()), inputs)
+                loss = loss_fn(output, targets)
+                if not torch.is_tensor(loss) or loss.dim() != 0 or not torch.isfinite(loss):
+                    raise ConfigError(f'the loss must be a finite scalar tensor, got {loss!r}')
+                loss.backward()
+                used += 1
+                if progress is not None:
+                    progress(used, float(loss))
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+        if used == 0:
+            raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty')
+        return self.latent.grad[:self.num_units].abs().detach().cpu().numpy()
+
+    @torch.no_grad()
+    def write_weights(self, model: nn.Module) -> None:
+        """Copy the generated weights into the model's own parameters."""
+        params = dict(model.named_parameters())
+        for name, weight in self.weights().items():
+            params[name].copy_(weight)
+
+
+class _WithWeights:
+    """Calls ``model`` with its generated weights substituted (torch.func.functional_call)."""
+
+    def __init__(self, model: nn.Module, weights: Dict[str, torch.Tensor]):
+        self._model = model
+        self._weights = weights
+
+    def __call__(self, *args, **kwargs):
+        return functional_call(self._model, self._weights, args, kwargs, strict=False)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def _draw_factor(n: int, c: int, k: int, m: int, gen: torch.Generator) -> torch.Tensor:
+    """Σ_m w1·w2 with w1 ~ U(±√3) (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) (n, c, k, m)."""
+    bound2 = math.sqrt(3.0) * math.sqrt(1.0 / (m * c * k))
+    out = torch.empty(n, c, k)
+    rows = max(1, (1 << 24) // max(1, c * k * m))
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        w1 = (torch.rand(stop - start, c, 1, m, generator=gen) * 2 - 1) * math.sqrt(3.0)
+        w2 = (torch.rand(stop - start, c, k, m, generator=gen) * 2 - 1) * bound2
+        out[start:stop] = (w1 * w2).sum(-1)
+    return out
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device('cpu')
+
+
+def _split_batch(batch: Any) -> Tuple[Any, Any]:
+    if isinstance(batch, dict) and 'inputs' in batch:
+        return batch['inputs'], batch.get('targets', batch.get('data_samples'))
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ConfigError('each batch must be an (inputs, targets) pair, got '
+                      f'{type(batch).__name__}{"" if not hasattr(batch, "__len__") else f" of length {len(batch)}"}')
+
+
+def _take_fraction(x: Any, fraction: float) -> Any:
+    """The first ``fraction`` of a batch: tensors along dim 0, lists per sample, tuples per field."""
+    if fraction >= 1.0:
+        return x
+    if torch.is_tensor(x) and x.dim() > 0:
+        return x[:max(1, int(math.ceil(x.shape[0] * fraction)))]
+    if isinstance(x, list):
+        return x[:max(1, int(math.ceil(len(x) * fraction)))]
+    if isinstance(x, tuple):
+        return tuple(_take_fraction(t, fraction) for t in x)
+    if isinstance(x, dict):
+        return {k: _take_fraction(v, fraction) for k, v in x.items()}
+    return x
+
+
+def _to_device(x: Any, device: torch.device) -> Any:
+    if torch.is_tensor(x):
+        return x.to(device)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_device(t, device) for t in x)
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    return x

@@ -1,0 +1,173 @@
+"""Change the channel counts of a model's groups: widen / rebuild (fresh weights) and prune
+(keep selected units, weights sliced exactly)."""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .errors import UnsupportedModelError
+from .groups import CONV_TYPES, ChannelGraph, Dim
+
+Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
+
+
+def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
+    """Split a dim into runs, each one whole group in unit order (or fixed slots)."""
+    units = graph.slot_unit[dim.offset:dim.offset + dim.size]
+    groups = graph.unit_group[units]
+    local = graph.unit_local[units]
+    segments: List[Segment] = []
+    start = 0
+    while start < len(units):
+        g = int(groups[start])
+        end = start
+        while end < len(units) and groups[end] == g:
+            end += 1
+        if g < 0:
+            segments.append((-1, 1, end - start))
+        else:
+            n_units = graph.groups[g].num_units
+            length = end - start
+            per_unit = length // n_units if length % n_units == 0 else 0
+            if per_unit == 0 or not np.array_equal(local[start:end], np.repeat(np.arange(n_units), per_unit)):
+                raise UnsupportedModelError(
+                    f'the channels of {dim.key!r} ({dim.kind}) are not laid out group by group; '
+                    'it cannot be widened')
+            segments.append((g, per_unit, n_units))
+        start = end
+    return segments
+
+
+def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int]) -> nn.Module:
+    """A copy of ``graph.model`` whose groups have ``new_units[g]`` units (others unchanged).
+
+    Resized layers get fresh parameters from their own ``reset_parameters``; the zoo's own
+    initialisation is expected to run afterwards.
+    """
+    sizes: Dict[Tuple[str, str], int] = {}
+    for (key, kind), dim in graph.dims.items():
+        if dim.module is None:
+            continue
+        size = 0
+        for g, per_unit, count in dim_layout(graph, dim):
+            size += count if g < 0 else per_unit * int(new_units.get(g, count))
+        sizes[(key, kind)] = size
+    model = copy.deepcopy(graph.model)
+    modules = dict(model.named_modules())
+    for name, module in modules.items():
+        out_dim, in_dim = graph.layer_dims(name)
+        if out_dim is None or out_dim.module is None:
+            continue
+        out_size, in_size = sizes[(name, 'out')], sizes.get((name, 'in'))
+        if out_size == out_dim.size and (in_dim is None or in_size == in_dim.size):
+            continue
+        _reset_module(module, name, out_size, in_size)
+    return model
+
+
+def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
+    """A copy of ``graph.model`` keeping the slots of units where ``keep_unit`` is True.
+
+    Weights are sliced, not re-initialised: the result computes exactly what the original
+    computes when the removed channels are zeroed.
+    """
+    model = copy.deepcopy(graph.model)
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, module in modules.items():
+            out_dim, in_dim = graph.layer_dims(name)
+            if out_dim is None or out_dim.module is None:
+                continue
+            keep_out = _kept_positions(graph, out_dim, keep_unit)
+            keep_in = _kept_positions(graph, in_dim, keep_unit) if in_dim is not None else None
+            if len(keep_out) == out_dim.size and (keep_in is None or len(keep_in) == in_dim.size):
+                continue
+            _slice_module(module, name, keep_out, keep_in)
+    return model
+
+
+def _kept_positions(graph: ChannelGraph, dim: Dim, keep_unit: np.ndarray) -> torch.Tensor:
+    units = graph.slot_unit[dim.offset:dim.offset + dim.size]
+    return torch.as_tensor(np.nonzero(keep_unit[units])[0], dtype=torch.long)
+
+
+def _new_param(old: Optional[nn.Parameter], shape) -> Optional[nn.Parameter]:
+    if old is None:
+        return None
+    return nn.Parameter(torch.empty(shape, dtype=old.dtype, device=old.device), requires_grad=old.requires_grad)
+
+
+def _conv_groups(module: nn.Module, name: str, out_size: int, in_size: int) -> int:
+    if module.groups == 1:
+        return 1
+    out_per_group = module.out_channels // module.groups
+    in_per_group = module.in_channels // module.groups
+    groups = out_size // out_per_group
+    if out_size % out_per_group or in_size != groups * in_per_group:
+        raise UnsupportedModelError(f'group conv {name!r} cannot take {in_size}->{out_size} channels '
+                                    f'in whole groups of {in_per_group}->{out_per_group}')
+    return groups
+
+
+def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int]) -> None:
+    if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(
+            module, CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)):
+        raise UnsupportedModelError(f'cannot resize {type(module).__name__} {name!r}')
+    if isinstance(module, CONV_TYPES):
+        module.groups = _conv_groups(module, name, out_size, in_size)
+        module.out_channels, module.in_channels = out_size, in_size
+        module.weight = _new_param(module.weight, (out_size, in_size // module.groups, *module.kernel_size))
+        module.bias = _new_param(module.bias, (out_size,))
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = out_size, in_size
+        module.weight = _new_param(module.weight, (out_size, in_size))
+        module.bias = _new_param(module.bias, (out_size,))
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.num_features = out_size
+        module.weight = _new_param(module.weight, (out_size,))
+        module.bias = _new_param(module.bias, (out_size,))
+        if module.running_mean is not None:
+            module.running_mean = torch.zeros(out_size, device=module.running_mean.device)
+            module.running_var = torch.ones(out_size, device=module.running_var.device)
+    else:
+        module.num_parameters = out_size
+        module.weight = _new_param(module.weight, (out_size,))
+    module.reset_parameters()
+
+
+def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in: Optional[torch.Tensor]) -> None:
+    def take(t, idx, dim=0):
+        return None if t is None else t.index_select(dim, idx.to(t.device))
+
+    def as_param(old, new):
+        return None if old is None else nn.Parameter(new.contiguous(), requires_grad=old.requires_grad)
+
+    if isinstance(module, CONV_TYPES):
+        groups = _conv_groups(module, name, len(keep_out), len(keep_in))
+        weight = take(module.weight, keep_out)
+        if groups == 1 and module.groups == 1:
+            weight = take(weight, keep_in, 1)
+        module.groups = groups
+        module.out_channels, module.in_channels = len(keep_out), len(keep_in)
+        module.weight = as_param(module.weight, weight)
+        module.bias = as_param(module.bias, take(module.bias, keep_out))
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = len(keep_out), len(keep_in)
+        module.weight = as_param(module.weight, take(take(module.weight, keep_out), keep_in, 1))
+        module.bias = as_param(module.bias, take(module.bias, keep_out))
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.num_features = len(keep_out)
+        module.weight = as_param(module.weight, take(module.weight, keep_out))
+        module.bias = as_param(module.bias, take(module.bias, keep_out))
+        if module.running_mean is not None:
+            module.running_mean = take(module.running_mean, keep_out)
+            module.running_var = take(module.running_var, keep_out)
+    elif isinstance(module, nn.PReLU) and module.num_parameters > 1:
+        module.num_parameters = len(keep_out)
+        module.weight = as_param(module.weight, take(module.weight, keep_out))
+    else:
+        raise UnsupportedModelError(f'cannot prune {type(module).__name__} {name!r}')

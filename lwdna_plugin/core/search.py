@@ -1,0 +1,92 @@
+"""Bisection on the global score threshold under per-group floors (METHOD.md step 4)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Sequence
+
+import numpy as np
+
+from .errors import InfeasibleTargetError
+
+
+@dataclass
+class SearchResult:
+    threshold: float
+    kept: np.ndarray                  # kept units per group
+    keep_units: List[np.ndarray]      # per group: kept local unit indices (sorted)
+    value: float                      # FLOPs / params of the chosen candidate
+    target: float
+    iterations: int
+    converged: bool
+    time_s: float
+    history: List[List[float]] = field(default_factory=list)   # [threshold, value]
+
+
+def group_counts(sorted_desc: Sequence[np.ndarray], floors: np.ndarray, threshold: float,
+                 divisors: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Units kept per group: score ≥ min(t, k-th largest), rounded up to the group's divisor."""
+    counts = np.empty(len(sorted_desc), dtype=np.int64)
+    for i, s in enumerate(sorted_desc):
+        counts[i] = max(floors[i], int(np.searchsorted(-s, -threshold, side='right')))
+    counts = np.minimum(-(-counts // divisors) * divisors, totals)
+    return counts
+
+
+def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: Callable[[np.ndarray], float],
+                     target: float, tolerance: float = 1e-3, max_iterations: int = 100,
+                     divisors: Sequence[int] = None, what: str = 'FLOPs') -> SearchResult:
+    """Find the global threshold whose kept network costs ``target`` (relative ``tolerance``).
+
+    ``scores[g]`` are the unit scores of group g (fixed groups: pass all-inf scores so they
+    are always kept in full), ``floors[g]`` the minimum kept units, ``cost`` maps kept units
+    per group to FLOPs or params.
+    """
+    start = time.perf_counter()
+    totals = np.asarray([len(s) for s in scores], dtype=np.int64)
+    floors = np.minimum(np.maximum(np.asarray(floors, dtype=np.int64), 1), totals)
+    divisors = np.ones_like(totals) if divisors is None else np.asarray(divisors, dtype=np.int64)
+    sorted_desc = [np.sort(np.asarray(s, dtype=np.float64))[::-1] for s in scores]
+
+    def evaluate(t):
+        counts = group_counts(sorted_desc, floors, t, divisors, totals)
+        return counts, cost(counts)
+
+    finite = [s[np.isfinite(s)] for s in sorted_desc]
+    top = max([float(s[0]) for s in finite if len(s)] + [0.0])
+    lo, hi = 0.0, math.nextafter(top, math.inf) if top > 0 else 1.0
+    counts_all, most = evaluate(-math.inf)
+    counts_floor, least = evaluate(math.inf)
+    if least > target * (1 + tolerance):
+        raise InfeasibleTargetError(
+            f'the {what} target {target:.6g} is below what the floors already keep ({least:.6g}); '
+            'lower rho / tau or raise the target')
+    if most < target * (1 - tolerance):
+        raise InfeasibleTargetError(
+            f'the {what} target {target:.6g} is above the whole widened network ({most:.6g}); '
+            'raise width_mult or lower the target')
+    best = (abs(most / target - 1), -math.inf, counts_all, most)
+    history = [[-math.inf, most], [math.inf, least]]
+    if abs(least / target - 1) < best[0]:
+        best = (abs(least / target - 1), math.inf, counts_floor, least)
+    iterations, converged = 0, best[0] <= tolerance
+    while not converged and iterations < max_iterations:
+        iterations += 1
+        mid = 0.5 * (lo + hi)
+        counts, value = evaluate(mid)
+        history.append([mid, value])
+        err = abs(value / target - 1)
+        if err < best[0]:
+            best = (err, mid, counts, value)
+        if err <= tolerance:
+            converged = True
+        elif value > target:
+            lo = mid
+        else:
+            hi = mid
+    _, threshold, counts, value = best
+    keep_units = [np.sort(np.argsort(-np.asarray(s, dtype=np.float64), kind='stable')[:k])
+                  for s, k in zip(scores, counts)]
+    return SearchResult(float(threshold), counts, keep_units, float(value), float(target), iterations,
+                        bool(converged), time.perf_counter() - start, history)

@@ -1,0 +1,82 @@
+"""One instrumented forward pass: which torch function made each tensor, in which module.
+
+The records are keyed by the output tensor's ``grad_fn``, the same objects torch-pruning's
+dependency graph is built from, so every graph node can be given a module name (for error
+messages), an op name and shapes (for FLOPs counting).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+
+@dataclass
+class OpRecord:
+    """What produced one tensor of the traced forward pass."""
+
+    func: str                      # e.g. 'conv2d', 'add_', 'max_pool2d'
+    module: str                    # dotted name of the innermost module running it
+    module_obj: Optional[nn.Module]
+    in_shapes: Tuple[Tuple[int, ...], ...]
+    out_shape: Tuple[int, ...]
+    same_shape_operands: bool      # two tensor operands of equal shape (residual add)
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, stack: List[Tuple[str, nn.Module]]):
+        super().__init__()
+        self.stack = stack
+        self.records: Dict[Any, OpRecord] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, '__name__', str(func))
+        if name in ('__get__', 'size', 'dim', 'numel', '__len__'):
+            return out
+        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        if outs:
+            tensors = [a for a in tree_flatten((args, kwargs or {}))[0] if isinstance(a, torch.Tensor)]
+            shapes = tuple(tuple(t.shape) for t in tensors)
+            same = len(tensors) >= 2 and tensors[0].shape == tensors[1].shape and tensors[0].dim() >= 3
+            mod_name, mod = self.stack[-1] if self.stack else ('', None)
+            for t in outs:
+                if t.grad_fn not in self.records:
+                    self.records[t.grad_fn] = OpRecord(name.strip('_') if name.startswith('__') else name,
+                                                       mod_name, mod, shapes, tuple(t.shape), same)
+        return out
+
+
+@contextmanager
+def record_ops(model: nn.Module) -> Iterator[Dict[Any, OpRecord]]:
+    """Context manager: records every op of forward passes run inside it."""
+    stack: List[Tuple[str, nn.Module]] = []
+    handles = []
+    for name, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(
+            lambda m, i, _n=name: stack.append((_n, m))))
+        handles.append(module.register_forward_hook(lambda m, i, o: stack.pop() and None))
+    recorder = _Recorder(stack)
+    try:
+        with recorder:
+            yield recorder.records
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def default_forward(model: nn.Module, inputs: Any) -> Any:
+    """Call the model on ``inputs`` (a tensor, a tuple of positional args or a dict of kwargs)."""
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+ForwardFn = Callable[[nn.Module, Any], Any]
