@@ -42,7 +42,7 @@ class HyperScorer:
                  device: Optional[torch.device] = None):
         self.graph = graph
         self.device = device or _model_device(graph.model)
-        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
         n_units = len(graph.unit_group)
         layers: List[_GeneratedLayer] = []
         extra = 0   # one latent element per depth-wise conv (its input latent, never shrunk)
@@ -65,12 +65,12 @@ class HyperScorer:
                 group_of_out = torch.arange(n) // (n // groups)
                 in_units = in_all[(group_of_out[:, None] * c + torch.arange(c)[None, :])]
             kernel = tuple(weight.shape[2:])
-            factor = _draw_factor(n, c, math.prod(kernel), embedding_dim, gen).reshape(n, c, *kernel)
+            factor = _draw_factor(n, c, math.prod(kernel), embedding_dim, rng).reshape(n, c, *kernel)
             layers.append(_GeneratedLayer(name + '.weight', out_units.to(self.device),
                                           in_units.to(self.device), factor.to(self.device, weight.dtype),
                                           tuple(weight.shape)))
         self.layers = layers
-        self.latent = nn.Parameter(torch.randn(n_units + extra, generator=gen).to(self.device))
+        self.latent = nn.Parameter(torch.from_numpy(rng.standard_normal(n_units + extra, dtype=np.float32)).to(self.device))
         self.num_units = n_units
 
     def weights(self) -> Dict[str, torch.Tensor]:
@@ -135,16 +135,17 @@ class _WithWeights:
         return getattr(self._model, name)
 
 
-def _draw_factor(n: int, c: int, k: int, m: int, gen: torch.Generator) -> torch.Tensor:
+def _draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator) -> torch.Tensor:
     """Σ_m w1·w2 with w1 ~ U(±√3) (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) (n, c, k, m)."""
-    bound2 = math.sqrt(3.0) * math.sqrt(1.0 / (m * c * k))
+    bound1 = math.sqrt(3.0)
+    bound2 = bound1 * math.sqrt(1.0 / (m * c * k))
     out = torch.empty(n, c, k)
     rows = max(1, (1 << 24) // max(1, c * k * m))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        w1 = (torch.rand(stop - start, c, 1, m, generator=gen) * 2 - 1) * math.sqrt(3.0)
-        w2 = (torch.rand(stop - start, c, k, m, generator=gen) * 2 - 1) * bound2
-        out[start:stop] = (w1 * w2).sum(-1)
+        w1 = torch.from_numpy(rng.random((stop - start, c, m), dtype=np.float32)).mul_(2 * bound1).sub_(bound1)
+        w2 = torch.from_numpy(rng.random((stop - start, c, k, m), dtype=np.float32)).mul_(2 * bound2).sub_(bound2)
+        out[start:stop] = torch.einsum('ncm,nckm->nck', w1, w2)
     return out
 
 

@@ -74,6 +74,8 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
     while not converged and iterations < max_iterations:
         iterations += 1
         mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:   # the interval cannot be split further: a single unit's step
+            break
         counts, value = evaluate(mid)
         history.append([mid, value])
         err = abs(value / target - 1)

@@ -1,0 +1,117 @@
+"""The versioned JSON channel config and rebuilding an LW-DNA network from it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .errors import ChannelConfigMismatchError
+from .groups import ChannelGraph, build_channel_graph
+from .resize import resize_groups
+from .tracing import ForwardFn
+
+FORMAT = 'lwdna-channel-config'
+VERSION = 1
+
+
+def model_identity(model: nn.Module, name: Optional[str] = None) -> Dict[str, Any]:
+    cls = type(model)
+    return {'class': f'{cls.__module__}.{cls.__qualname__}', 'name': name}
+
+
+def signature_hash(graph: ChannelGraph) -> str:
+    return hashlib.sha256(json.dumps(graph.signature(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def group_entries(base: ChannelGraph, wide: ChannelGraph, keep_units: Sequence[np.ndarray],
+                  floors: Sequence[int]) -> List[Dict[str, Any]]:
+    """One JSON entry per group: its layers and its baseline / widened / kept widths."""
+    entries = []
+    for g_base, g_wide, keep, floor in zip(base.groups, wide.groups, keep_units, floors):
+        entries.append({
+            'index': g_base.index,
+            'name': g_base.name,
+            'members': list(g_base.members),
+            'fixed': g_base.fixed_reason or False,
+            'feeds_classifier': g_base.feeds_classifier,
+            'unit_channels': g_base.unit_channels,
+            'baseline_units': g_base.num_units,
+            'widened_units': g_wide.num_units,
+            'kept_units': int(len(keep)),
+            'floor_units': int(floor),
+            'baseline_channels': g_base.num_units * g_base.unit_channels,
+            'lwdna_channels': int(len(keep)) * g_base.unit_channels,
+            'kept_indices': [int(i) for i in keep],
+        })
+    return entries
+
+
+def validate_channel_config(config: Any) -> Dict[str, Any]:
+    """Check a channel config's format and version; returns it. Raises on anything else."""
+    if isinstance(config, (str, os.PathLike)):
+        config = load_channel_config(config)
+    if not isinstance(config, dict) or config.get('format') != FORMAT:
+        raise ChannelConfigMismatchError(f'not an LW-DNA channel config (expected "format": "{FORMAT}")')
+    if config.get('version') != VERSION:
+        raise ChannelConfigMismatchError(
+            f'channel config version {config.get("version")!r} is not supported (this plugin reads {VERSION})')
+    for key in ('groups', 'input_shape', 'signature'):
+        if key not in config:
+            raise ChannelConfigMismatchError(f'channel config lacks the field {key!r}')
+    return config
+
+
+def load_channel_config(path: str | os.PathLike) -> Dict[str, Any]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ChannelConfigMismatchError(f'{path} is not valid JSON: {e}') from None
+
+
+def save_channel_config(config: Dict[str, Any], path: str | os.PathLike) -> None:
+    """Write atomically (a half-written file never replaces a good one)."""
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(config, f, indent=1)
+    os.replace(tmp, path)
+
+
+def check_matches(graph: ChannelGraph, config: Dict[str, Any]) -> None:
+    """Raise :class:`ChannelConfigMismatchError` describing the first difference."""
+    expected = config['signature']
+    actual = graph.signature()
+    model = config.get('model', {}).get('class', '?')
+    if len(expected) != len(actual):
+        raise ChannelConfigMismatchError(
+            f'the channel config was made for a model with {len(expected)} channel groups ({model}); '
+            f'this model has {len(actual)} ({type(graph.model).__name__})')
+    for e, a in zip(expected, actual):
+        if e != a:
+            field = next(k for k in e if e[k] != a.get(k))
+            raise ChannelConfigMismatchError(
+                f'the channel config does not match this model: group {e["index"]} ({e["members"][:2]}) '
+                f'has {field}={a.get(field)!r} here but {e[field]!r} in the config (made for {model})')
+
+
+def apply_channel_config(model: nn.Module, config: Dict[str, Any] | str | os.PathLike,
+                         example_inputs: Any = None, forward_fn: Optional[ForwardFn] = None) -> nn.Module:
+    """Rebuild the LW-DNA architecture from a freshly built baseline and its channel config.
+
+    No scoring happens; the returned copy has the kept widths with freshly initialised
+    resized layers. Raises :class:`ChannelConfigMismatchError` if ``model`` is not the
+    baseline the config was made for.
+    """
+    config = validate_channel_config(config)
+    if example_inputs is None:
+        param = next(model.parameters(), None)
+        example_inputs = torch.zeros(config['input_shape'], device=param.device if param is not None else 'cpu')
+    ignored = config.get('hyperparameters', {}).get('ignored_layers', ())
+    graph = build_channel_graph(model, example_inputs, forward_fn, ignored)
+    check_matches(graph, config)
+    return resize_groups(graph, {g['index']: g['kept_units'] for g in config['groups']})

@@ -1,0 +1,209 @@
+"""The shrink stage end to end: model → groups → widened model → scores → channel config →
+pruned LW-DNA model."""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+
+from .channel_config import FORMAT, VERSION, group_entries, model_identity, save_channel_config, signature_hash
+from .config import LWDNAConfig
+from .errors import ConfigError, UnsupportedModelError
+from .flops import CostModel, count_flops_params
+from .groups import ChannelGraph, build_channel_graph
+from .hypernet import HyperScorer, LossFn, _split_batch
+from .report import format_table, layer_table, plot_widths
+from .resize import resize_groups, select_units
+from .search import SearchResult, bisect_threshold
+from .tracing import ForwardFn
+
+logger = logging.getLogger('lwdna_plugin')
+
+
+@dataclass
+class ShrinkResult:
+    """What :func:`shrink` found. ``model`` is the LW-DNA network (plain layers)."""
+
+    model: nn.Module
+    channel_config: Dict[str, Any]
+    baseline: nn.Module
+    widened: nn.Module                 # widened model holding the generated weights
+    widened_graph: ChannelGraph
+    keep_unit: np.ndarray              # per unit of the widened graph: kept?
+    scores: np.ndarray
+    search: SearchResult
+    table: List[Dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> Dict[str, Any]:
+        """Baseline vs LW-DNA FLOPs / params and the shrink time, for logs."""
+        c = self.channel_config
+        f, p = c['flops'], c['params']
+        return {
+            'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6),
+            'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
+            'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
+            'FLOPs target ratio (%)': round(100 * c['target']['value'] / (f if c['target']['kind'] == 'flops' else p)['baseline'], 3),
+            'baseline params (M)': round(p['baseline'] / 1e6, 6),
+            'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
+            'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
+            'shrink time (s)': round(c['timings']['total_s'], 3),
+        }
+
+    def save(self, out_dir: str | os.PathLike, prefix: str = 'lwdna') -> Dict[str, str]:
+        """Write ``{prefix}_channels.json``, ``{prefix}_report.md`` and ``{prefix}_channels.png``."""
+        os.makedirs(out_dir, exist_ok=True)
+        paths = {'channel_config': os.path.join(out_dir, f'{prefix}_channels.json'),
+                 'report': os.path.join(out_dir, f'{prefix}_report.md'),
+                 'plot': os.path.join(out_dir, f'{prefix}_channels.png')}
+        save_channel_config(self.channel_config, paths['channel_config'])
+        with open(paths['report'], 'w') as f:
+            f.write('# LW-DNA channel report\n\n' + format_table(self.table, self.summary()))
+        plot_widths(self.table, paths['plot'], title=f'LW-DNA {self.channel_config["model"]["name"] or ""}'.strip())
+        return paths
+
+
+def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
+           forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
+           builder: Optional[Dict[str, Any]] = None) -> ShrinkResult:
+    """Find the LW-DNA version of ``model`` (left unchanged) and return it pruned.
+
+    ``batches`` yields ``(inputs, targets)`` training batches; ``loss_fn(output, targets)``
+    is the task loss; ``forward_fn(model, inputs)`` calls the model (default ``model(inputs)``).
+    ``builder`` (JSON-serialisable) is stored in the channel config to say how to rebuild
+    the baseline (e.g. ``{'zoo': 'timm', 'name': 'resnet50', 'kwargs': {...}}``).
+    """
+    if not isinstance(cfg, LWDNAConfig):
+        raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
+    cfg.validate()
+    timings: Dict[str, float] = {}
+    t_start = time.perf_counter()
+    iterator = iter(batches)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty') from None
+    example = _first_sample(_split_batch(first)[0])
+    batches = itertools.chain([first], iterator)
+
+    t = time.perf_counter()
+    base_graph = build_channel_graph(model, example, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
+    if not base_graph.prunable_groups:
+        raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
+    base_cost = CostModel(base_graph)
+    full = base_cost.full_units()
+    base_flops, base_params = base_cost.flops(full), base_cost.params(full)
+    timings['grouping_s'] = time.perf_counter() - t
+    logger.info('grouped %d channel groups (%d prunable) in %.2f s', len(base_graph.groups),
+                len(base_graph.prunable_groups), timings['grouping_s'])
+
+    t = time.perf_counter()
+    divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in base_graph.groups]
+    widened_units = {g.index: _round_up(max(1, math.floor(cfg.width_mult * g.num_units + 0.5)), divisors[g.index])
+                     for g in base_graph.prunable_groups}
+    widened = resize_groups(base_graph, widened_units)
+    wide_graph = build_channel_graph(widened, example, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
+    if [g.members for g in wide_graph.groups] != [g.members for g in base_graph.groups]:
+        raise UnsupportedModelError('widening changed the structure of the channel groups; '
+                                    'the model has channel counts hard-coded in its forward pass')
+    wide_cost = CostModel(wide_graph)
+    timings['widen_s'] = time.perf_counter() - t
+    logger.info('widened x%.2f: %.4g -> %.4g GFLOPs', cfg.width_mult, base_flops / 1e9,
+                wide_cost.flops(wide_cost.full_units()) / 1e9)
+
+    t = time.perf_counter()
+    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
+    timings['hypernet_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
+                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss))
+    timings['scoring_s'] = time.perf_counter() - t
+
+    prunable = wide_graph.prunable_groups
+    floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * g.num_units)) for g in prunable]
+    target = cfg.absolute_target(base_flops, base_params)
+    measure = wide_cost.flops if cfg.target_kind == 'flops' else wide_cost.params
+    kept_full = wide_cost.full_units().copy()
+    prunable_idx = np.asarray([g.index for g in prunable])
+
+    def cost(counts: np.ndarray) -> float:
+        kept_full[prunable_idx] = counts
+        return measure(kept_full)
+
+    search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
+                              cfg.max_iterations, [divisors[g.index] for g in prunable], what=cfg.target_kind)
+    timings['search_s'] = search.time_s
+    logger.info('bisection: %d iterations, %s %.6g (target %.6g) in %.3f s', search.iterations,
+                cfg.target_kind, search.value, target, search.time_s)
+
+    t = time.perf_counter()
+    keep_unit = np.ones(len(wide_graph.unit_group), dtype=bool)
+    keep_local = {g.index: np.arange(g.num_units) for g in wide_graph.groups}
+    for g, keep in zip(prunable, search.keep_units):
+        keep_unit[g.units] = False
+        keep_unit[g.units[keep]] = True
+        keep_local[g.index] = keep
+    scorer.write_weights(widened)
+    pruned = select_units(wide_graph, keep_unit)
+    timings['prune_s'] = time.perf_counter() - t
+    timings['total_s'] = time.perf_counter() - t_start
+
+    lw_flops, lw_params = count_flops_params(pruned, inputs=example, forward_fn=forward_fn)
+    all_floors = {g.index: f for g, f in zip(prunable, floors)}
+    config = {
+        'format': FORMAT, 'version': VERSION,
+        'model': {**model_identity(model, model_name), 'builder': builder},
+        'input_shape': list(example.shape) if torch.is_tensor(example) else None,
+        'width_mult': cfg.width_mult,
+        'hyperparameters': cfg.to_dict(),
+        'signature': base_graph.signature(),
+        'signature_hash': signature_hash(base_graph),
+        'groups': group_entries(base_graph, wide_graph, [keep_local[g.index] for g in wide_graph.groups],
+                                [all_floors.get(g.index, g.num_units) for g in wide_graph.groups]),
+        'target': {'kind': cfg.target_kind, 'value': target},
+        'flops': {'baseline': base_flops, 'widened': wide_cost.flops(wide_cost.full_units()),
+                  'lwdna': float(lw_flops), 'predicted': search.value if cfg.target_kind == 'flops' else None},
+        'params': {'baseline': base_params, 'widened': wide_cost.params(wide_cost.full_units()),
+                   'lwdna': float(lw_params)},
+        'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
+                   'value': search.value, 'relative_error': search.value / target - 1,
+                   'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
+        'timings': timings,
+        'environment': {'torch': torch.__version__, 'torch_pruning': getattr(tp, '__version__', '?'),
+                        'python': platform.python_version()},
+    }
+    result = ShrinkResult(pruned, json.loads(json.dumps(config)), model, widened, wide_graph, keep_unit, scores,
+                          search, layer_table(model, pruned))
+    logger.info('LW-DNA: %s', result.summary())
+    return result
+
+
+def _first_sample(inputs: Any) -> Any:
+    if torch.is_tensor(inputs):
+        return inputs[:1]
+    if isinstance(inputs, list):
+        return inputs[:1]
+    if isinstance(inputs, tuple):
+        return tuple(_first_sample(x) for x in inputs)
+    if isinstance(inputs, dict):
+        return {k: _first_sample(v) for k, v in inputs.items()}
+    return inputs
+
+
+def _unit_divisor(channel_divisor: int, unit_channels: int) -> int:
+    """Units per step so that kept channels are multiples of ``channel_divisor``."""
+    return max(1, channel_divisor // math.gcd(channel_divisor, max(1, unit_channels)))
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step

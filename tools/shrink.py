@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Shrink a timm model (by name) or an mmpretrain classifier (by config file) to its LW-DNA
+version on an ImageFolder directory or the embedded digits data.
+
+Writes into --work-dir: lwdna_channels.json (channel config), lwdna_report.md (per-layer
+table), lwdna_channels.png (remaining channels per layer), lwdna_model.safetensors (the
+pruned weights) and lwdna_model.json (how to rebuild the architecture).
+
+    python tools/shrink.py resnet18 --data digits --flops-target 0.9 --work-dir work_dirs/shrink_resnet18
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+OUTPUTS = ('lwdna_channels.json', 'lwdna_report.md', 'lwdna_channels.png', 'lwdna_model.safetensors',
+           'lwdna_model.json')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('model', help='timm model name, or an mmpretrain config file (*.py)')
+    p.add_argument('--data', default='digits', help="'digits' (embedded) or an ImageFolder directory")
+    p.add_argument('--work-dir', required=True)
+    p.add_argument('--input-size', type=int, default=32)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--num-classes', type=int, default=None, help='timm: classifier size (default: from the data)')
+    target = p.add_mutually_exclusive_group()
+    target.add_argument('--flops-target', type=float, help='ratio of the baseline FLOPs (default 0.9)')
+    target.add_argument('--flops-target-abs', type=float, help='absolute multiply-adds')
+    target.add_argument('--params-target', type=float, help='ratio of the baseline params')
+    p.add_argument('--width-mult', type=float, default=2.0)
+    p.add_argument('--rho', type=float, default=0.4)
+    p.add_argument('--tau', type=float, default=0.45)
+    p.add_argument('--num-batches', type=int, default=2)
+    p.add_argument('--embedding-dim', type=int, default=8)
+    p.add_argument('--channel-divisor', type=int, default=1)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--overwrite', action='store_true', help='replace outputs of an earlier run in --work-dir')
+    return p.parse_args(argv)
+
+
+def build_data(args):
+    import torch
+    from torch.utils.data import DataLoader
+
+    if args.data == 'digits':
+        from lwdna_plugin.data import DigitsDataset
+        dataset = DigitsDataset('train', args.input_size, seed=args.seed)
+        num_classes = 10
+    else:
+        if not os.path.isdir(args.data):
+            raise SystemExit(f'error: data directory {args.data!r} does not exist')
+        from torchvision import datasets, transforms
+        tf = transforms.Compose([transforms.Resize(args.input_size), transforms.CenterCrop(args.input_size),
+                                 transforms.ToTensor(),
+                                 transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+        try:
+            dataset = datasets.ImageFolder(args.data, tf)
+        except (FileNotFoundError, RuntimeError) as e:
+            raise SystemExit(f'error: {args.data!r} is not an ImageFolder directory: {e}')
+        num_classes = len(dataset.classes)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False,
+                        generator=torch.Generator().manual_seed(args.seed))
+    return loader, num_classes
+
+
+def build_model(args, num_classes):
+    """(model, forward_fn, loss_fn, builder, name)."""
+    import torch.nn.functional as F
+
+    if args.model.endswith('.py'):
+        if not os.path.isfile(args.model):
+            raise SystemExit(f'error: config file {args.model!r} does not exist')
+        from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
+        model = build_classifier_from_config(args.model)
+        loss_module = model.head.loss_module
+
+        def loss_fn(out, target):
+            return loss_module(out, target)
+        return model, (lambda m, x: m(x, mode='tensor')), loss_fn, \
+            {'zoo': 'mmpretrain', 'config': os.path.basename(args.model)}, os.path.basename(args.model)
+    import timm
+    if not timm.is_model(args.model):
+        raise SystemExit(f'error: {args.model!r} is neither a timm model name nor an mmpretrain config (*.py)')
+    kwargs = {'num_classes': args.num_classes or num_classes}
+    return timm.create_model(args.model, **kwargs), None, F.cross_entropy, \
+        {'zoo': 'timm', 'name': args.model, 'kwargs': kwargs}, args.model
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='[lwdna %(asctime)s] %(message)s', datefmt='%H:%M:%S')
+    from lwdna_plugin import LWDNAConfig, LWDNAError, shrink
+
+    try:
+        cfg = LWDNAConfig(width_mult=args.width_mult, rho=args.rho, tau=args.tau, num_batches=args.num_batches,
+                          embedding_dim=args.embedding_dim, channel_divisor=args.channel_divisor, seed=args.seed,
+                          flops_target=args.flops_target if (args.flops_target or args.flops_target_abs or
+                                                             args.params_target) else 0.9,
+                          flops_target_abs=args.flops_target_abs, params_target=args.params_target)
+    except LWDNAError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    existing = [f for f in OUTPUTS if os.path.exists(os.path.join(args.work_dir, f))]
+    if existing and not args.overwrite:
+        print(f'error: {args.work_dir} already holds {existing}; pass --overwrite or use another --work-dir',
+              file=sys.stderr)
+        return 2
+    loader, num_classes = build_data(args)
+    model, forward_fn, loss_fn, builder, name = build_model(args, num_classes)
+    model.to(args.device)
+    loader = ((x.to(args.device), y.to(args.device)) for x, y in loader)
+    start = time.time()
+    try:
+        result = shrink(model, loader, loss_fn, cfg, forward_fn=forward_fn, model_name=name, builder=builder)
+    except LWDNAError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    from safetensors.torch import save_file
+
+    os.makedirs(args.work_dir, exist_ok=True)
+    paths = result.save(args.work_dir)
+    weights = os.path.join(args.work_dir, 'lwdna_model.safetensors')
+    save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, weights)
+    with open(os.path.join(args.work_dir, 'lwdna_model.json'), 'w') as f:
+        json.dump({'builder': builder, 'channel_config': 'lwdna_channels.json',
+                   'weights': 'lwdna_model.safetensors',
+                   'rebuild': 'apply_channel_config(<baseline built by builder>, json.load(channel_config)); '
+                              'then load_state_dict(safetensors.torch.load_file(weights))'}, f, indent=1)
+    print(open(paths['report']).read().split('| layer')[0].strip())
+    print(f'wrote {", ".join(OUTPUTS)} to {args.work_dir} in {time.time() - start:.1f} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
