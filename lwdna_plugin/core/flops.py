@@ -60,12 +60,12 @@ def count_flops_params(model: nn.Module, input_shape: Optional[Sequence[int]] = 
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
-        with torch.enable_grad(), record_ops(model) as records:
+        with torch.enable_grad(), record_ops(model) as trace:
             forward_fn(model, inputs)
     finally:
         for m, mode in modes.items():
             m.training = mode
-    flops = sum(op_flops(r) for r in records.values())
+    flops = sum(op_flops(r) for r in trace.records.values())
     params = sum(p.numel() for p in model.parameters())
     return int(flops), int(params)
 

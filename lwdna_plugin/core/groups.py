@@ -125,8 +125,8 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
     start = time.perf_counter()
     try:
         with _time_limit(timeout_s, model):
-            dg, records, outputs = _build_dependency_graph(model, example_inputs, forward_fn)
-            graph = _ChannelGraphBuilder(model, dg, records, outputs, ignored_layers).build()
+            dg, trace, outputs = _build_dependency_graph(model, example_inputs, forward_fn)
+            graph = _ChannelGraphBuilder(model, dg, trace, outputs, ignored_layers).build()
     finally:
         for m, mode in was_training.items():
             m.training = mode
@@ -136,7 +136,7 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
 
 def _build_dependency_graph(model, example_inputs, forward_fn):
     outputs: List[torch.Tensor] = []
-    with record_ops(model) as records:
+    with record_ops(model) as trace:
         def traced_forward(m, x):
             out = forward_fn(m, x)
             outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
@@ -147,14 +147,15 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')
-    return dg, records, outputs
+    return dg, trace, outputs
 
 
 class _ChannelGraphBuilder:
-    def __init__(self, model, dg, records, outputs, ignored_layers):
+    def __init__(self, model, dg, trace, outputs, ignored_layers):
         self.model = model
         self.dg = dg
-        self.records: Dict[Any, OpRecord] = records
+        self.records: Dict[Any, OpRecord] = trace.records
+        self.owners = trace.owners
         self.outputs = outputs
         self.ignored = tuple(ignored_layers)
         self.names = {m: n for n, m in model.named_modules()}
@@ -179,6 +180,9 @@ class _ChannelGraphBuilder:
         rec = self.records.get(node.grad_fn)
         if rec is not None and rec.module:
             return f"module '{rec.module}' ({type(rec.module_obj).__name__})"
+        owner = self.owners.get(node.grad_fn)
+        if owner is not None and owner[0]:
+            return f"module '{owner[0]}' ({type(owner[1]).__name__})"
         for other in list(node.inputs) + list(node.outputs):
             if isinstance(other.module, nn.Module) and other.module in self.names:
                 return f"the op next to module '{self.names[other.module]}'"
@@ -261,7 +265,9 @@ class _ChannelGraphBuilder:
         elif name in ('PermuteBackward0', 'TransposeBackward0', 'TransposeBackward1'):
             refuse('a permute/transpose involving the channel dimension')
         elif name == 'SliceBackward0':
-            refuse('a slice of the channel dimension')
+            sizes = getattr(fn, '_saved_self_sym_sizes', ())
+            if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1:
+                refuse('a slice of the channel dimension')
         elif name == 'IndexBackward0':
             refuse('an index (gather) of channels')
         else:
@@ -269,7 +275,7 @@ class _ChannelGraphBuilder:
 
     def map_pixel_shuffle(self, node, rec) -> None:
         """Couple input channel c·r²+k of a PixelShuffle with its output channel c."""
-        if rec is None or len(rec.in_shapes[0]) < 3:
+        if rec is None or not rec.in_shapes or len(rec.in_shapes[0]) < 3:
             raise UnsupportedModelError(f'cannot read the shapes of the PixelShuffle in {self.where(node)}')
         stride = rec.in_shapes[0][1] // rec.out_shape[1]
         self.pixel_shuffles.append((node, stride))

@@ -105,7 +105,7 @@ class HyperScorer:
                 loss.backward()
                 used += 1
                 if progress is not None:
-                    progress(used, float(loss))
+                    progress(used, float(loss.detach()))
         finally:
             for m, mode in modes.items():
                 m.training = mode

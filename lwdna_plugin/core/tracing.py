@@ -52,19 +52,45 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
+@dataclass
+class Trace:
+    """``records``: ops seen at the torch-function level; ``owners``: every autograd node of
+    the pass -> (module name, module) whose forward created it (custom autograd Functions too)."""
+
+    records: Dict[Any, OpRecord]
+    owners: Dict[Any, Tuple[str, nn.Module]]
+
+
 @contextmanager
-def record_ops(model: nn.Module) -> Iterator[Dict[Any, OpRecord]]:
+def record_ops(model: nn.Module) -> Iterator[Trace]:
     """Context manager: records every op of forward passes run inside it."""
     stack: List[Tuple[str, nn.Module]] = []
+    owners: Dict[Any, Tuple[str, nn.Module]] = {}
     handles = []
+
+    def claim(name, module, inputs, output):
+        """Give the autograd nodes between ``inputs`` and ``output`` to the innermost module."""
+        stack.pop()
+        stop = {t.grad_fn for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)}
+        todo = [t.grad_fn for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        seen = set()
+        while todo:
+            fn = todo.pop()
+            if fn in seen or fn in stop or fn is None or not hasattr(fn, 'next_functions'):
+                continue
+            seen.add(fn)
+            owners.setdefault(fn, (name, module))
+            todo.extend(f for f, _ in fn.next_functions)
+
     for name, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(
             lambda m, i, _n=name: stack.append((_n, m))))
-        handles.append(module.register_forward_hook(lambda m, i, o: stack.pop() and None))
+        handles.append(module.register_forward_hook(
+            lambda m, i, o, _n=name: claim(_n, m, i, o)))
     recorder = _Recorder(stack)
     try:
         with recorder:
-            yield recorder.records
+            yield Trace(recorder.records, owners)
     finally:
         for h in handles:
             h.remove()

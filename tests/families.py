@@ -1,0 +1,62 @@
+"""The model families the engine must cover, each as (builder, forward_fn, batches, loss)."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+
+def _mm(backbone, in_channels, num_classes=10):
+    from mmpretrain.models import build_classifier
+    import mmpretrain.models  # noqa: F401
+    model = build_classifier(dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+                                  head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)))
+    model.init_weights()
+    return model
+
+
+def _timm(name):
+    import timm
+    return timm.create_model(name, num_classes=10)
+
+
+def _basicsr(name):
+    from tests.conftest import import_basicsr
+    import_basicsr()
+    if name == 'EDSR':
+        from basicsr.archs.edsr_arch import EDSR
+        return EDSR(3, 3, num_feat=32, num_block=2, upscale=4, res_scale=1)
+    from basicsr.archs.srresnet_arch import MSRResNet
+    return MSRResNet(3, 3, num_feat=32, num_block=2, upscale=4)
+
+
+def MM_FORWARD(model, inputs):
+    """mmpretrain classifiers return logits in 'tensor' mode."""
+    return model(inputs, mode='tensor')
+
+# name -> (builder, forward_fn, data ('digits' or 'sr'), loss)
+FAMILIES = {
+    'mmpretrain-resnet50': (lambda: _mm(dict(type='ResNet', depth=50), 2048), MM_FORWARD, 'digits', F.cross_entropy),
+    'mmpretrain-resnet18-cifar': (lambda: _mm(dict(type='ResNet_CIFAR', depth=18), 512), MM_FORWARD, 'digits',
+                                  F.cross_entropy),
+    'mmpretrain-regnetx-400mf': (lambda: _mm(dict(type='RegNet', arch='regnetx_400mf'), 384), MM_FORWARD, 'digits',
+                                 F.cross_entropy),
+    'mmpretrain-mobilenetv2': (lambda: _mm(dict(type='MobileNetV2', widen_factor=1.0), 1280), MM_FORWARD, 'digits',
+                               F.cross_entropy),
+    'mmpretrain-mobilenetv3-small': (lambda: _mm(dict(type='MobileNetV3', arch='small'), 576), MM_FORWARD, 'digits',
+                                     F.cross_entropy),
+    'mmpretrain-mobilenetv3-large': (lambda: _mm(dict(type='MobileNetV3', arch='large'), 960), MM_FORWARD, 'digits',
+                                     F.cross_entropy),
+    'mmpretrain-efficientnet-b0': (lambda: _mm(dict(type='EfficientNet', arch='b0'), 1280), MM_FORWARD, 'digits',
+                                   F.cross_entropy),
+    'mmpretrain-densenet121': (lambda: _mm(dict(type='DenseNet', arch='121'), 1024), MM_FORWARD, 'digits',
+                               F.cross_entropy),
+    'timm-resnet50': (lambda: _timm('resnet50'), None, 'digits', F.cross_entropy),
+    'timm-regnetx_004': (lambda: _timm('regnetx_004'), None, 'digits', F.cross_entropy),
+    'timm-regnety_004': (lambda: _timm('regnety_004'), None, 'digits', F.cross_entropy),
+    'timm-mobilenetv2_100': (lambda: _timm('mobilenetv2_100'), None, 'digits', F.cross_entropy),
+    'timm-mobilenetv3_large_100': (lambda: _timm('mobilenetv3_large_100'), None, 'digits', F.cross_entropy),
+    'timm-efficientnet_b0': (lambda: _timm('efficientnet_b0'), None, 'digits', F.cross_entropy),
+    'timm-mnasnet_100': (lambda: _timm('mnasnet_100'), None, 'digits', F.cross_entropy),
+    'timm-densenet121': (lambda: _timm('densenet121'), None, 'digits', F.cross_entropy),
+    'basicsr-edsr': (lambda: _basicsr('EDSR'), None, 'sr', F.l1_loss),
+    'basicsr-msrresnet': (lambda: _basicsr('MSRResNet'), None, 'sr', F.l1_loss),
+}

@@ -1,0 +1,186 @@
+"""Bad input gets one clear error: unsupported ops (naming the module), invalid settings,
+infeasible targets, empty data, mismatched or corrupt channel configs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lwdna_plugin import (ChannelConfigMismatchError, ConfigError, InfeasibleTargetError, LWDNAConfig,
+                          UnsupportedModelError, apply_channel_config, shrink)
+from lwdna_plugin.core import build_channel_graph
+
+
+class ZeroPadShortcut(nn.Module):
+    """ResNet-56 'option A': subsample and zero-pad the channels."""
+
+    def __init__(self, extra):
+        super().__init__()
+        self.extra = extra
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.extra // 2, self.extra // 2))
+
+
+class ChannelShuffle(nn.Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ChannelsLastNorm(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+class CustomOp(nn.Module):
+    def forward(self, x):
+        return _Square.apply(x)
+
+
+class Net(nn.Module):
+    def __init__(self, middle: nn.Module, down: bool = False):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.conv = nn.Conv2d(16, 32 if down else 16, 3, stride=2 if down else 1, padding=1)
+        self.shortcut = middle
+        self.head = nn.Linear(32 if down else 16, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = F.relu(self.conv(x) + self.shortcut(x))
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize('middle,down,module,what', [
+    (ZeroPadShortcut(16), True, 'shortcut', 'padding of the channel dimension'),
+    (ChannelShuffle(4), False, 'shortcut', 'channel shuffle'),
+    (ChannelsLastNorm(16), False, 'shortcut', 'permute'),
+    (CustomOp(), False, 'shortcut', 'not modelled'),
+])
+def test_channel_moving_ops_are_refused_naming_the_module(middle, down, module, what, digit_batches):
+    model = Net(middle, down)
+    with pytest.raises(UnsupportedModelError) as err:
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+    assert f"'{module}" in str(err.value) and what in str(err.value)
+
+
+def test_supported_variant_of_the_same_net_shrinks(digit_batches):
+    """The same Net with an identity shortcut is fine: the refusals above are specific."""
+    result = shrink(Net(nn.Identity()), digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+    assert result.model.conv.out_channels == result.model.stem[0].out_channels
+
+
+@pytest.mark.parametrize('kwargs,field', [
+    (dict(width_mult=0.5, flops_target=0.9), 'width_mult'),
+    (dict(rho=0.0, flops_target=0.9), 'rho'),
+    (dict(rho=1.5, flops_target=0.9), 'rho'),
+    (dict(tau=-0.1, flops_target=0.9), 'tau'),
+    (dict(tau=1.01, flops_target=0.9), 'tau'),
+    (dict(num_batches=0, flops_target=0.9), 'num_batches'),
+    (dict(embedding_dim=0, flops_target=0.9), 'embedding_dim'),
+    (dict(flops_target=-1), 'flops_target'),
+    (dict(), 'one target'),
+    (dict(flops_target=0.9, params_target=0.9), 'exactly one target'),
+])
+def test_invalid_settings(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        LWDNAConfig(**kwargs)
+
+
+def test_unknown_option_in_a_config_block():
+    with pytest.raises(ConfigError, match='unknown lwdna option'):
+        LWDNAConfig.from_dict({'flops_target': 0.9, 'rh0': 0.4})
+
+
+@pytest.mark.parametrize('target,phrase', [(0.05, 'floors already keep'), (5.0, 'above the whole widened')])
+def test_infeasible_targets(target, phrase, digit_batches):
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(InfeasibleTargetError, match=phrase):
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=target, embedding_dim=2))
+
+
+def test_empty_batches():
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(ConfigError, match='empty'):
+        shrink(model, [], F.cross_entropy, LWDNAConfig(flops_target=0.9))
+
+
+def test_malformed_batch(digit_batches):
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(ConfigError, match=r'\(inputs, targets\)'):
+        shrink(model, [digit_batches[0][0]], F.cross_entropy, LWDNAConfig(flops_target=0.9))
+
+
+def test_channel_config_for_another_model(digit_batches):
+    result = shrink(timm.create_model('resnet18', num_classes=10), digit_batches, F.cross_entropy,
+                    LWDNAConfig(flops_target=0.9, embedding_dim=2))
+    with pytest.raises(ChannelConfigMismatchError, match='channel groups'):
+        apply_channel_config(timm.create_model('resnet34', num_classes=10), result.channel_config)
+    with pytest.raises(ChannelConfigMismatchError, match='num_units'):
+        apply_channel_config(timm.create_model('resnet18', num_classes=100), result.channel_config)
+
+
+@pytest.mark.parametrize('config,phrase', [
+    ([1, 2], 'not an LW-DNA channel config'),
+    ({'format': 'something-else'}, 'not an LW-DNA channel config'),
+    ({'format': 'lwdna-channel-config', 'version': 99}, 'version 99'),
+    ({'format': 'lwdna-channel-config', 'version': 1}, 'lacks the field'),
+])
+def test_corrupt_channel_config(config, phrase):
+    with pytest.raises(ChannelConfigMismatchError, match=phrase):
+        apply_channel_config(timm.create_model('resnet18', num_classes=10), config)
+
+
+def test_channel_config_file_that_is_not_json(tmp_path):
+    path = tmp_path / 'broken.json'
+    path.write_text('{"format": "lwdna-channel-config", "version": 1, "groups": [')
+    with pytest.raises(ChannelConfigMismatchError, match='not valid JSON'):
+        apply_channel_config(timm.create_model('resnet18', num_classes=10), str(path))
+
+
+def test_grouping_time_limit():
+    model = timm.create_model('densenet121', num_classes=10)
+    with pytest.raises(UnsupportedModelError, match='did not finish within'):
+        build_channel_graph(model, torch.zeros(1, 3, 32, 32), timeout_s=0.05)
+
+
+def test_ignored_layers_keep_their_width(digit_batches):
+    model = timm.create_model('resnet18', num_classes=10)
+    result = shrink(model, digit_batches, F.cross_entropy,
+                    LWDNAConfig(flops_target=0.9, embedding_dim=2, ignored_layers=['layer3.0.conv1']))
+    assert result.model.layer3[0].conv1.out_channels == model.layer3[0].conv1.out_channels
+    assert result.model.layer3[1].conv1.out_channels != model.layer3[1].conv1.out_channels
+    with pytest.raises(UnsupportedModelError, match='not a module'):
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, ignored_layers=['layer9']))
+
+
+def test_model_mode_is_restored(digit_batches):
+    model = timm.create_model('resnet18', num_classes=10).train()
+    model.layer1.eval()
+    shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2))
+    assert model.training and not model.layer1.training and model.layer2.training
