@@ -87,8 +87,39 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
             lo = mid
         else:
             hi = mid
-    _, threshold, counts, value = best
+    err, threshold, counts, value = best
+    if err > tolerance:   # coarse steps (few units, channel divisors): refine group by group
+        counts, value, steps = _refine(counts, cost, target, tolerance, floors, divisors, totals)
+        iterations += steps
+        converged = abs(value / target - 1) <= tolerance
     keep_units = [np.sort(np.argsort(-np.asarray(s, dtype=np.float64), kind='stable')[:k])
                   for s, k in zip(scores, counts)]
     return SearchResult(float(threshold), counts, keep_units, float(value), float(target), iterations,
                         bool(converged), time.perf_counter() - start, history)
+
+
+def _refine(counts: np.ndarray, cost: Callable[[np.ndarray], float], target: float, tolerance: float,
+            floors: np.ndarray, divisors: np.ndarray, totals: np.ndarray, max_steps: int = 200):
+    """Greedy local search: move one group by one divisor step while that gets closer to the target."""
+    counts = counts.copy()
+    value = cost(counts)
+    lower = np.minimum(-(-floors // divisors) * divisors, totals)
+    for step in range(max_steps):
+        err = abs(value / target - 1)
+        if err <= tolerance:
+            return counts, value, step
+        best = None
+        for g in range(len(counts)):
+            for delta in (-divisors[g], divisors[g]):
+                new = min(max(counts[g] + delta, lower[g]), totals[g])
+                if new == counts[g]:
+                    continue
+                trial = counts.copy()
+                trial[g] = new
+                v = cost(trial)
+                if abs(v / target - 1) < (best[0] if best else err):
+                    best = (abs(v / target - 1), trial, v)
+        if best is None:
+            return counts, value, step
+        _, counts, value = best
+    return counts, value, max_steps

@@ -1,0 +1,138 @@
+"""The hypernetwork generates exactly the reference formula and scores with |dL/dz|."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lwdna_plugin.core import build_channel_graph
+from lwdna_plugin.core.hypernet import HyperScorer
+
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.dw = nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.gconv = nn.Conv2d(6, 6, 1, groups=2, bias=False)
+        self.bn3 = nn.BatchNorm2d(6)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.dw(x)))
+        x = F.relu(self.bn3(self.gconv(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+def reference_weight(z_out, z_in, w1, w2, kernel):
+    """METHOD.md step 2 with zero biases, literally."""
+    o = torch.outer(z_out, z_in)                       # (n, c)
+    o = o[..., None] * w1                              # (n, c, m)
+    w = (w2 @ o[..., None]).squeeze(-1)                # (n, c, k*k)
+    return w.reshape(z_out.numel(), z_in.numel(), *kernel)
+
+
+def test_generated_weights_follow_the_reference_formula():
+    model = Small()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 8, 8))
+    m, seed = 3, 7
+    scorer = HyperScorer(graph, embedding_dim=m, seed=seed)
+    weights = scorer.weights()
+    assert set(weights) == {'conv1.weight', 'dw.weight', 'gconv.weight'}   # the classifier stays plain
+
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for layer in scorer.layers:                      # same order and RNG stream as the scorer
+        n, c = layer.shape[:2]
+        k = math.prod(layer.shape[2:])
+        b2 = math.sqrt(3) * math.sqrt(1 / (m * c * k))
+        w1 = torch.from_numpy(rng.random((n, c, m), dtype=np.float32)) * 2 * math.sqrt(3) - math.sqrt(3)
+        w2 = torch.from_numpy(rng.random((n, c, k, m), dtype=np.float32)) * 2 * b2 - b2
+        draws[layer.name] = (w1, w2)
+    z = torch.from_numpy(rng.standard_normal(scorer.latent.numel(), dtype=np.float32))
+    assert torch.equal(z, scorer.latent.detach())
+
+    # conv1: plain conv, input latents are the (fixed) image channels
+    w1, w2 = draws['conv1.weight']
+    out_u, in_u = graph.units_of('conv1', 'out'), graph.units_of('conv1', 'in')
+    expected = reference_weight(z[out_u], z[in_u], w1, w2, (3, 3))
+    torch.testing.assert_close(weights['conv1.weight'], expected, rtol=1e-5, atol=1e-6)
+
+    # depth-wise: output latents of its group, one extra never-shrunk input latent
+    w1, w2 = draws['dw.weight']
+    dw_latent = z[graph.slot_unit.max() + 1:][:1]
+    expected = torch.stack([reference_weight(z[u:u + 1], dw_latent, w1[j:j + 1], w2[j:j + 1], (3, 3))[0]
+                            for j, u in enumerate(graph.units_of('dw', 'out'))])
+    torch.testing.assert_close(weights['dw.weight'], expected, rtol=1e-5, atol=1e-6)
+
+    # group conv: each output channel sees the latents of its own conv group's inputs
+    w1, w2 = draws['gconv.weight']
+    out_u, in_u = graph.units_of('gconv', 'out'), graph.units_of('gconv', 'in')
+    rows = []
+    for j in range(6):
+        g = j // 3
+        rows.append(reference_weight(z[out_u[j:j + 1]], z[in_u[3 * g:3 * g + 3]], w1[j:j + 1], w2[j:j + 1], (1, 1))[0])
+    torch.testing.assert_close(weights['gconv.weight'], torch.stack(rows), rtol=1e-5, atol=1e-6)
+
+
+def test_group_conv_channels_share_one_latent_unit():
+    graph = build_channel_graph(Small(), torch.zeros(1, 3, 8, 8))
+    units = graph.units_of('gconv', 'out')
+    assert len(set(units[:3].tolist())) == 1 and len(set(units[3:].tolist())) == 1 and units[0] != units[3]
+    assert np.array_equal(graph.units_of('gconv', 'in'), units)
+
+
+def test_scores_are_gradients_in_train_mode(digit_batches):
+    model = Small()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+    scorer = HyperScorer(graph, embedding_dim=4, seed=0)
+    batches = [(x, y % 4) for x, y in digit_batches]
+    running = model.bn1.running_mean.clone()
+    model.eval()
+    scores = scorer.score(model, batches, F.cross_entropy, num_batches=2)
+    assert not model.training                                  # mode restored
+    assert not torch.equal(model.bn1.running_mean, running)    # BN ran in train mode
+    assert scores.shape == (len(graph.unit_group),) and (scores >= 0).all()
+    prunable = np.concatenate([g.units for g in graph.prunable_groups])
+    assert (scores[prunable] > 0).all()
+
+    # the same numbers by hand: |d(sum of batch losses)/dz| through the generated weights
+    manual = HyperScorer(graph, embedding_dim=4, seed=0)
+    model.train()
+    total = sum(F.cross_entropy(torch.func.functional_call(model, manual.weights(), (x,)), y) for x, y in batches)
+    (grad,) = torch.autograd.grad(total, manual.latent)
+    np.testing.assert_allclose(scores, grad.abs()[:len(scores)].numpy(), rtol=1e-4, atol=1e-7)
+
+
+
+def test_scores_are_deterministic_per_seed(digit_batches):
+    batches = [(x, y % 4) for x, y in digit_batches]
+
+    def run(seed):
+        torch.manual_seed(0)
+        model = Small()
+        graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+        return HyperScorer(graph, embedding_dim=4, seed=seed).score(model, batches, F.cross_entropy)
+
+    assert np.array_equal(run(0), run(0))
+    assert not np.array_equal(run(0), run(1))
+
+
+def test_num_batches_and_fraction(digit_batches):
+    batches = [(x, y % 4) for x, y in digit_batches]
+    seen = []
+    model = Small()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+
+    def loss(out, y):
+        seen.append(len(y))
+        return F.cross_entropy(out, y)
+    HyperScorer(graph, 4).score(model, batches * 3, loss, num_batches=3, batch_fraction=0.25)
+    assert seen == [2, 2, 2]
