@@ -19,6 +19,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+REBUILD = {
+    'timm': "model = lwdna_plugin.timm.create_lwdna_model('lwdna_channels.json'); "
+            "model.load_state_dict(safetensors.torch.load_file('lwdna_model.safetensors'))",
+    'mmpretrain': "model = lwdna_plugin.apply_channel_config(lwdna_plugin.mmpretrain.builder."
+                  "build_classifier_from_config(CONFIG), 'lwdna_channels.json'); "
+                  "model.load_state_dict(safetensors.torch.load_file('lwdna_model.safetensors'))",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input (reported as one line, exit code 2)."""
+
+
 OUTPUTS = ('lwdna_channels.json', 'lwdna_report.md', 'lwdna_channels.png', 'lwdna_model.safetensors',
            'lwdna_model.json')
 
@@ -57,7 +70,7 @@ def build_data(args):
         num_classes = 10
     else:
         if not os.path.isdir(args.data):
-            raise SystemExit(f'error: data directory {args.data!r} does not exist')
+            raise UsageError(f'data directory {args.data!r} does not exist')
         from torchvision import datasets, transforms
         tf = transforms.Compose([transforms.Resize(args.input_size), transforms.CenterCrop(args.input_size),
                                  transforms.ToTensor(),
@@ -65,7 +78,7 @@ def build_data(args):
         try:
             dataset = datasets.ImageFolder(args.data, tf)
         except (FileNotFoundError, RuntimeError) as e:
-            raise SystemExit(f'error: {args.data!r} is not an ImageFolder directory: {e}')
+            raise UsageError(f'{args.data!r} is not an ImageFolder directory: {e}')
         num_classes = len(dataset.classes)
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False,
                         generator=torch.Generator().manual_seed(args.seed))
@@ -78,7 +91,7 @@ def build_model(args, num_classes):
 
     if args.model.endswith('.py'):
         if not os.path.isfile(args.model):
-            raise SystemExit(f'error: config file {args.model!r} does not exist')
+            raise UsageError(f'config file {args.model!r} does not exist')
         from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
         model = build_classifier_from_config(args.model)
         loss_module = model.head.loss_module
@@ -89,7 +102,7 @@ def build_model(args, num_classes):
             {'zoo': 'mmpretrain', 'config': os.path.basename(args.model)}, os.path.basename(args.model)
     import timm
     if not timm.is_model(args.model):
-        raise SystemExit(f'error: {args.model!r} is neither a timm model name nor an mmpretrain config (*.py)')
+        raise UsageError(f'{args.model!r} is neither a timm model name nor an mmpretrain config (*.py)')
     kwargs = {'num_classes': args.num_classes or num_classes}
     return timm.create_model(args.model, **kwargs), None, F.cross_entropy, \
         {'zoo': 'timm', 'name': args.model, 'kwargs': kwargs}, args.model
@@ -100,28 +113,23 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format='[lwdna %(asctime)s] %(message)s', datefmt='%H:%M:%S')
     from lwdna_plugin import LWDNAConfig, LWDNAError, shrink
 
+    if args.flops_target is None and args.flops_target_abs is None and args.params_target is None:
+        args.flops_target = 0.9
     try:
         cfg = LWDNAConfig(width_mult=args.width_mult, rho=args.rho, tau=args.tau, num_batches=args.num_batches,
                           embedding_dim=args.embedding_dim, channel_divisor=args.channel_divisor, seed=args.seed,
-                          flops_target=args.flops_target if (args.flops_target or args.flops_target_abs or
-                                                             args.params_target) else 0.9,
-                          flops_target_abs=args.flops_target_abs, params_target=args.params_target)
-    except LWDNAError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    existing = [f for f in OUTPUTS if os.path.exists(os.path.join(args.work_dir, f))]
-    if existing and not args.overwrite:
-        print(f'error: {args.work_dir} already holds {existing}; pass --overwrite or use another --work-dir',
-              file=sys.stderr)
-        return 2
-    loader, num_classes = build_data(args)
-    model, forward_fn, loss_fn, builder, name = build_model(args, num_classes)
-    model.to(args.device)
-    loader = ((x.to(args.device), y.to(args.device)) for x, y in loader)
-    start = time.time()
-    try:
-        result = shrink(model, loader, loss_fn, cfg, forward_fn=forward_fn, model_name=name, builder=builder)
-    except LWDNAError as e:
+                          flops_target=args.flops_target, flops_target_abs=args.flops_target_abs,
+                          params_target=args.params_target)
+        existing = [f for f in OUTPUTS if os.path.exists(os.path.join(args.work_dir, f))]
+        if existing and not args.overwrite:
+            raise UsageError(f'{args.work_dir} already holds {existing}; pass --overwrite or use another --work-dir')
+        loader, num_classes = build_data(args)
+        model, forward_fn, loss_fn, builder, name = build_model(args, num_classes)
+        model.to(args.device)
+        batches = ((x.to(args.device), y.to(args.device)) for x, y in loader)
+        start = time.time()
+        result = shrink(model, batches, loss_fn, cfg, forward_fn=forward_fn, model_name=name, builder=builder)
+    except (LWDNAError, UsageError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     from safetensors.torch import save_file
@@ -131,10 +139,8 @@ def main(argv=None) -> int:
     weights = os.path.join(args.work_dir, 'lwdna_model.safetensors')
     save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, weights)
     with open(os.path.join(args.work_dir, 'lwdna_model.json'), 'w') as f:
-        json.dump({'builder': builder, 'channel_config': 'lwdna_channels.json',
-                   'weights': 'lwdna_model.safetensors',
-                   'rebuild': 'apply_channel_config(<baseline built by builder>, json.load(channel_config)); '
-                              'then load_state_dict(safetensors.torch.load_file(weights))'}, f, indent=1)
+        json.dump({'builder': builder, 'channel_config': 'lwdna_channels.json', 'weights': 'lwdna_model.safetensors',
+                   'rebuild': REBUILD[builder['zoo']]}, f, indent=1)
     print(open(paths['report']).read().split('| layer')[0].strip())
     print(f'wrote {", ".join(OUTPUTS)} to {args.work_dir} in {time.time() - start:.1f} s')
     return 0
