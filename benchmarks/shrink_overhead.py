@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Cost of the shrink stage relative to one baseline training iteration on the same batch.
+
+For each model: wall time of the whole shrink stage (grouping, widening, hypernetwork,
+scoring on ``num_batches`` batches, bisection, pruning) divided by one baseline training
+iteration (forward + backward + SGD step) on the same batch, measured side by side in
+this run; the bisection time alone; and the peak memory (RSS growth) of the scoring step.
+
+    python benchmarks/shrink_overhead.py            # ResNet50 224² b32 and RegNetX-400MF 32² b64
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from lwdna_plugin import LWDNAConfig, shrink  # noqa: E402
+from lwdna_plugin.core.hypernet import HyperScorer  # noqa: E402
+
+
+def mm_classifier(backbone, in_channels, num_classes):
+    from mmpretrain.models import build_classifier
+    import mmpretrain.models  # noqa: F401
+    model = build_classifier(dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+                                  head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)))
+    return model   # PyTorch's default init; the zoo's init_weights does not change the cost measured here
+
+
+CASES = {
+    # name: (builder, input size, batch, lwdna settings: the paper's ImageNet command for ResNet50, defaults else)
+    'resnet50-imagenet': (lambda: mm_classifier(dict(type='ResNet', depth=50), 2048, 1000), 224, 32,
+                          dict(flops_target=0.92, embedding_dim=2)),
+    'regnetx400mf-cifar': (lambda: mm_classifier(dict(type='RegNet', arch='regnetx_400mf'), 384, 100), 32, 64,
+                           dict(flops_target=0.9813, embedding_dim=8)),
+}
+
+
+def forward(model, x):
+    return model(x, mode='tensor')
+
+
+def train_iteration_time(model, x, y, repeats):
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(forward(model, x), y).backward()
+        opt.step()
+        if i:   # the first is warm-up
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
+    p.add_argument('--repeats', type=int, default=3, help='timed baseline iterations (median)')
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    rows = []
+    for name in args.cases:
+        build, size, batch, settings = CASES[name]
+        model = build()
+        num_classes = model.head.fc.out_features
+        x, y = torch.randn(batch, 3, size, size), torch.randint(0, num_classes, (batch,))
+        batches = [(x, y), (x.roll(1, 0), y.roll(1, 0))]
+        iteration = train_iteration_time(build(), x, y, args.repeats)
+        rss_before = peak_rss_mb()
+        result = shrink(model, batches, F.cross_entropy, LWDNAConfig(**settings), forward_fn=forward)
+        t = result.channel_config['timings']
+        rows.append(dict(model=name, batch=f'{batch}x{size}²', iteration_s=iteration, shrink_s=t['total_s'],
+                         ratio=t['total_s'] / iteration, scoring_s=t['scoring_s'], hypernet_s=t['hypernet_s'],
+                         search_s=t['search_s'], peak_rss_mb=peak_rss_mb(), rss_growth_mb=peak_rss_mb() - rss_before,
+                         flops_ratio=result.channel_config['flops']['lwdna'] / result.channel_config['flops']['baseline']))
+        del result, model
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU')
+    print('| model | batch | baseline iter (s) | shrink (s) | shrink / iter | scoring (s) | hypernet init (s) '
+          '| bisection (s) | peak RSS (MB) | LW-DNA FLOPs ratio |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']} | {r['iteration_s']:.2f} | {r['shrink_s']:.2f} | {r['ratio']:.2f} "
+              f"| {r['scoring_s']:.2f} | {r['hypernet_s']:.2f} | {r['search_s']:.4f} | {r['peak_rss_mb']:.0f} "
+              f"| {r['flops_ratio']:.4f} |")
+
+
+if __name__ == '__main__':
+    main()
