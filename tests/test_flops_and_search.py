@@ -104,3 +104,27 @@ def test_params_and_absolute_targets(digit_batches):
     absolute = shrink(model, digit_batches, F.cross_entropy,
                       LWDNAConfig(flops_target_abs=0.8 * base_flops, embedding_dim=2))
     assert abs(count_flops_params(absolute.model, inputs=x)[0] / (0.8 * base_flops) - 1) <= 0.005
+
+
+@pytest.mark.parametrize('family', ['timm-densenet121', 'mmpretrain-regnetx-400mf', 'basicsr-edsr',
+                                    'timm-efficientnet_b0', 'mmpretrain-mobilenetv3-small'])
+def test_widened_graph_is_derived_exactly(family, digit_batches, sr_batches):
+    """resized_graph (no tracing) describes the widened model exactly as tracing it would."""
+    from lwdna_plugin.core.resize import resize_groups, resized_graph
+
+    build, forward_fn, data, _ = FAMILIES[family]
+    x = (digit_batches if data == 'digits' else sr_batches)[0][0][:1]
+    graph = build_channel_graph(build(), x, forward_fn)
+    new_units = {g.index: 2 * g.num_units + 1 for g in graph.prunable_groups}
+    wide = resize_groups(graph, new_units)
+    derived, traced = resized_graph(graph, wide, new_units), build_channel_graph(wide, x, forward_fn)
+    assert [g.members for g in derived.groups] == [g.members for g in traced.groups]
+    assert [g.num_units for g in derived.groups] == [g.num_units for g in traced.groups]
+    for key, dim in derived.dims.items():
+        a, b = derived.units_of(*key), traced.units_of(*key)
+        assert np.array_equal(derived.unit_group[a], traced.unit_group[b]), key
+        assert np.array_equal(derived.unit_local[a], traced.unit_local[b]), key
+    table = CostModel(graph)
+    kept = np.asarray([g.num_units for g in derived.groups], dtype=float)
+    assert count_flops_params(wide, inputs=x, forward_fn=forward_fn) == \
+        (int(round(table.flops(kept))), int(round(table.params(kept))))

@@ -11,6 +11,7 @@ and the same gradients w.r.t. z at a fraction of the memory.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from .errors import ConfigError
+from .errors import ConfigError, UnsupportedModelError
 from .groups import CONV_TYPES, ChannelGraph
 from .tracing import ForwardFn, default_forward
 
@@ -30,7 +31,7 @@ LossFn = Callable[[Any, Any], torch.Tensor]
 class _GeneratedLayer:
     name: str
     out_units: torch.Tensor      # (n,) latent index per output channel
-    in_units: torch.Tensor       # (n, c) latent index per weight input channel
+    in_units: torch.Tensor       # (n, c) or (1, c): latent index per weight input channel
     factor: torch.Tensor         # (n, c, *kernel): Σ_m w1·w2
     shape: Tuple[int, ...]
 
@@ -42,35 +43,37 @@ class HyperScorer:
                  device: Optional[torch.device] = None):
         self.graph = graph
         self.device = device or _model_device(graph.model)
-        rng = np.random.default_rng(seed)
         n_units = len(graph.unit_group)
-        layers: List[_GeneratedLayer] = []
-        extra = 0   # one latent element per depth-wise conv (its input latent, never shrunk)
-        classifiers = set(graph.classifiers)
-        for name, module in graph.modules.items():
-            if name not in graph.traced or name in classifiers:
-                continue
-            if isinstance(module, nn.modules.conv._ConvTransposeNd) or \
-                    not isinstance(module, CONV_TYPES + (nn.Linear,)):
-                continue
-            weight = module.weight
-            n, c = weight.shape[0], weight.shape[1]
+        specs = []   # (name, weight shape, out units, in units)
+        extra = 0    # one latent element per depth-wise conv (its input latent, never shrunk)
+        for name in generated_layer_names(graph):
+            module = graph.modules[name]
+            shape = tuple(module.weight.shape)
+            n, c = shape[0], shape[1]
             out_units = torch.as_tensor(graph.units_of(name, 'out'), dtype=torch.long)
             in_all = torch.as_tensor(graph.units_of(name, 'in'), dtype=torch.long)
             groups = getattr(module, 'groups', 1)
             if groups > 1 and c == 1:
                 in_units = torch.full((n, 1), n_units + extra, dtype=torch.long)
                 extra += 1
-            else:
+            elif groups > 1:
                 group_of_out = torch.arange(n) // (n // groups)
                 in_units = in_all[(group_of_out[:, None] * c + torch.arange(c)[None, :])]
-            kernel = tuple(weight.shape[2:])
-            factor = _draw_factor(n, c, math.prod(kernel), embedding_dim, rng).reshape(n, c, *kernel)
-            layers.append(_GeneratedLayer(name + '.weight', out_units.to(self.device),
-                                          in_units.to(self.device), factor.to(self.device, weight.dtype),
-                                          tuple(weight.shape)))
-        self.layers = layers
-        self.latent = nn.Parameter(torch.from_numpy(rng.standard_normal(n_units + extra, dtype=np.float32)).to(self.device))
+            else:
+                in_units = in_all[None, :]   # the same input latents for every output channel
+            specs.append((name + '.weight', shape, out_units, in_units, module.weight.dtype))
+        # one independent random stream per layer (and one for the latents): the draws do not
+        # depend on thread scheduling, and layers are drawn in parallel
+        streams = np.random.SeedSequence(seed).spawn(len(specs) + 1)
+        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            factors = list(pool.map(
+                lambda i: draw_factor(specs[i][1][0], specs[i][1][1], math.prod(specs[i][1][2:]), embedding_dim,
+                                      np.random.default_rng(streams[i])), range(len(specs))))
+        self.layers = [_GeneratedLayer(name, out_u.to(self.device), in_u.to(self.device),
+                                       factor.reshape(shape).to(self.device, dtype), shape)
+                       for (name, shape, out_u, in_u, dtype), factor in zip(specs, factors)]
+        latent = np.random.default_rng(streams[-1]).standard_normal(n_units + extra, dtype=np.float32)
+        self.latent = nn.Parameter(torch.from_numpy(latent).to(self.device))
         self.num_units = n_units
 
     def weights(self) -> Dict[str, torch.Tensor]:
@@ -98,7 +101,14 @@ class HyperScorer:
                 inputs, targets = _split_batch(batch)
                 inputs, targets = _to_device(_take_fraction(inputs, batch_fraction), self.device), \
                     _to_device(_take_fraction(targets, batch_fraction), self.device)
-                output = forward_fn(_WithWeights(model, self.weights()), inputs)
+                try:
+                    output = forward_fn(_WithWeights(model, self.weights()), inputs)
+                except RuntimeError as e:
+                    if used:
+                        raise
+                    raise UnsupportedModelError(
+                        f'the widened {type(model).__name__} does not run ({e}); its forward pass probably '
+                        'hard-codes channel counts') from e
                 loss = loss_fn(output, targets)
                 if not torch.is_tensor(loss) or loss.dim() != 0 or not torch.isfinite(loss):
                     raise ConfigError(f'the loss must be a finite scalar tensor, got {loss!r}')
@@ -121,6 +131,16 @@ class HyperScorer:
             params[name].copy_(weight)
 
 
+def generated_layer_names(graph: ChannelGraph) -> List[str]:
+    """Layers whose weight the hypernetwork generates: every conv and every linear layer the
+    forward pass uses, except the final classifier (kept plain, as in the reference)."""
+    classifiers = set(graph.classifiers)
+    return [name for name, module in graph.modules.items()
+            if name in graph.traced and name not in classifiers
+            and isinstance(module, CONV_TYPES + (nn.Linear,))
+            and not isinstance(module, nn.modules.conv._ConvTransposeNd)]
+
+
 class _WithWeights:
     """Calls ``model`` with its generated weights substituted (torch.func.functional_call)."""
 
@@ -135,17 +155,25 @@ class _WithWeights:
         return getattr(self._model, name)
 
 
-def _draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator) -> torch.Tensor:
-    """Σ_m w1·w2 with w1 ~ U(±√3) (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) (n, c, k, m)."""
-    bound1 = math.sqrt(3.0)
-    bound2 = bound1 * math.sqrt(1.0 / (m * c * k))
+def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator) -> torch.Tensor:
+    """Σ_m w1·w2 with w1 ~ U(±√3) of shape (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) of shape
+    (n, c, k, m), drawn from ``rng`` in row chunks (per chunk: w1 first, then w2).
+
+    w2 = b·(2u − 1) is never materialised: Σ_m w1·w2 = 2b·Σ_m w1·u − b·Σ_m w1.
+    """
+    a = math.sqrt(3.0)
+    b = a * math.sqrt(1.0 / (m * c * k))
     out = torch.empty(n, c, k)
     rows = max(1, (1 << 24) // max(1, c * k * m))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        w1 = torch.from_numpy(rng.random((stop - start, c, m), dtype=np.float32)).mul_(2 * bound1).sub_(bound1)
-        w2 = torch.from_numpy(rng.random((stop - start, c, k, m), dtype=np.float32)).mul_(2 * bound2).sub_(bound2)
-        out[start:stop] = torch.einsum('ncm,nckm->nck', w1, w2)
+        w1 = rng.random((stop - start, c, m), dtype=np.float32)
+        w1 *= 2 * a
+        w1 -= a
+        u2 = torch.from_numpy(rng.random((stop - start, c, k, m), dtype=np.float32))
+        w1 = torch.from_numpy(w1)
+        prod = torch.matmul(u2, w1[..., None])[..., 0]                      # (rows, c, k)
+        out[start:stop] = prod.mul_(2 * b).sub_(b * w1.sum(-1, keepdim=True))
     return out
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Mapping, Optional, Tuple
+import dataclasses
+import math
+from typing import Collection, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,11 +44,13 @@ def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
     return segments
 
 
-def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int]) -> nn.Module:
+def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
+                  weights_set_later: Collection[str] = ()) -> nn.Module:
     """A copy of ``graph.model`` whose groups have ``new_units[g]`` units (others unchanged).
 
     Resized layers get fresh parameters from their own ``reset_parameters``; the zoo's own
-    initialisation is expected to run afterwards.
+    initialisation is expected to run afterwards. The ``weight`` of layers named in
+    ``weights_set_later`` is left uninitialised (the hypernetwork writes it).
     """
     sizes: Dict[Tuple[str, str], int] = {}
     for (key, kind), dim in graph.dims.items():
@@ -65,8 +69,53 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int]) -> nn.Modul
         out_size, in_size = sizes[(name, 'out')], sizes.get((name, 'in'))
         if out_size == out_dim.size and (in_dim is None or in_size == in_dim.size):
             continue
-        _reset_module(module, name, out_size, in_size)
+        _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
     return model
+
+
+def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int, int]) -> ChannelGraph:
+    """The channel graph of ``model = resize_groups(graph, new_units)``, derived from ``graph``'s
+    layouts instead of tracing again. Group g's new units are numbered consecutively; layer
+    dims keep their order. Op dims are left out: costs come from ``graph``'s table, which is
+    linear in the units per group and so evaluates the resized model exactly.
+    """
+    counts = [int(new_units.get(g.index, g.num_units)) for g in graph.groups]
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    fixed_ids: Dict[int, int] = {}      # unit owned by no group (e.g. the image channels) -> new id
+    modules = dict(model.named_modules())
+    dims: Dict[Tuple[str, str], Dim] = {}
+    parts: List[np.ndarray] = []
+    offset = 0
+    for (key, kind), dim in graph.dims.items():
+        if dim.module is None:
+            continue
+        old = graph.slot_unit[dim.offset:dim.offset + dim.size]
+        pieces, pos = [], 0
+        for g, per_unit, count in dim_layout(graph, dim):
+            if g < 0:
+                pieces.append(np.asarray([fixed_ids.setdefault(int(u), -1 - len(fixed_ids))
+                                          for u in old[pos:pos + count]], dtype=np.int64))
+                pos += count
+            else:
+                pieces.append(first[g] + np.repeat(np.arange(counts[g]), per_unit))
+                pos += per_unit * graph.groups[g].num_units
+        units = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        dims[(key, kind)] = Dim(key, kind, len(units), offset, modules[key])
+        parts.append(units)
+        offset += len(units)
+    slot_unit = np.concatenate(parts)
+    slot_unit[slot_unit < 0] = first[-1] - 1 - slot_unit[slot_unit < 0]   # fixed units after group units
+    n_units = int(first[-1]) + len(fixed_ids)
+    unit_group = np.full(n_units, -1, dtype=np.int64)
+    unit_local = np.full(n_units, -1, dtype=np.int64)
+    groups = []
+    for g, count in zip(graph.groups, counts):
+        ids = np.arange(first[g.index], first[g.index] + count)
+        unit_group[ids] = g.index
+        unit_local[ids] = np.arange(count)
+        groups.append(dataclasses.replace(g, units=ids))
+    return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
+                        set(graph.traced), [], list(graph.output_shapes))
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
@@ -113,7 +162,8 @@ def _conv_groups(module: nn.Module, name: str, out_size: int, in_size: int) -> i
     return groups
 
 
-def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int]) -> None:
+def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int],
+                  init_weight: bool = True) -> None:
     if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(
             module, CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)):
         raise UnsupportedModelError(f'cannot resize {type(module).__name__} {name!r}')
@@ -136,7 +186,11 @@ def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional
     else:
         module.num_parameters = out_size
         module.weight = _new_param(module.weight, (out_size,))
-    module.reset_parameters()
+    if init_weight:
+        module.reset_parameters()
+    elif getattr(module, 'bias', None) is not None:   # conv / linear: keep the default bias init
+        fan_in = module.weight[0].numel()
+        nn.init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
 
 def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in: Optional[torch.Tensor]) -> None:

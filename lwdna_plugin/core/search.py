@@ -100,26 +100,35 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
 
 def _refine(counts: np.ndarray, cost: Callable[[np.ndarray], float], target: float, tolerance: float,
             floors: np.ndarray, divisors: np.ndarray, totals: np.ndarray, max_steps: int = 200):
-    """Greedy local search: move one group by one divisor step while that gets closer to the target."""
+    """Greedy local search on the kept units per group: apply the single-group step (±divisor)
+    or, failing that, the pair of opposite steps that gets closest to the target; stop when
+    within ``tolerance`` or nothing improves."""
     counts = counts.copy()
     value = cost(counts)
     lower = np.minimum(-(-floors // divisors) * divisors, totals)
+
+    def moves(c):
+        for g in range(len(c)):
+            for delta in (-divisors[g], divisors[g]):
+                new = min(max(c[g] + delta, lower[g]), totals[g])
+                if new != c[g]:
+                    trial = c.copy()
+                    trial[g] = new
+                    yield trial
+
     for step in range(max_steps):
         err = abs(value / target - 1)
         if err <= tolerance:
             return counts, value, step
-        best = None
-        for g in range(len(counts)):
-            for delta in (-divisors[g], divisors[g]):
-                new = min(max(counts[g] + delta, lower[g]), totals[g])
-                if new == counts[g]:
-                    continue
-                trial = counts.copy()
-                trial[g] = new
-                v = cost(trial)
-                if abs(v / target - 1) < (best[0] if best else err):
-                    best = (abs(v / target - 1), trial, v)
-        if best is None:
-            return counts, value, step
-        _, counts, value = best
+        singles = list(moves(counts))
+        candidates = singles
+        best = min(((abs(cost(t) / target - 1), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
+        if best[0] >= err:   # no single step helps: one group up and another down
+            candidates = [pair for single in singles for pair in moves(single)
+                          if ((pair - counts) > 0).sum() == 1 and ((pair - counts) < 0).sum() == 1]
+            best = min(((abs(cost(t) / target - 1), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
+            if best[0] >= err:
+                return counts, value, step
+        counts = candidates[best[1]]
+        value = cost(counts)
     return counts, value, max_steps

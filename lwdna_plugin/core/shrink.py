@@ -22,9 +22,9 @@ from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel, count_flops_params
 from .groups import ChannelGraph, build_channel_graph
-from .hypernet import HyperScorer, LossFn, _split_batch
+from .hypernet import HyperScorer, LossFn, _split_batch, generated_layer_names
 from .report import format_table, layer_table, plot_widths
-from .resize import resize_groups, select_units
+from .resize import resize_groups, resized_graph, select_units
 from .search import SearchResult, bisect_threshold
 from .tracing import ForwardFn
 
@@ -111,15 +111,12 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in base_graph.groups]
     widened_units = {g.index: _round_up(max(1, math.floor(cfg.width_mult * g.num_units + 0.5)), divisors[g.index])
                      for g in base_graph.prunable_groups}
-    widened = resize_groups(base_graph, widened_units)
-    wide_graph = build_channel_graph(widened, example, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
-    if [g.members for g in wide_graph.groups] != [g.members for g in base_graph.groups]:
-        raise UnsupportedModelError('widening changed the structure of the channel groups; '
-                                    'the model has channel counts hard-coded in its forward pass')
-    wide_cost = CostModel(wide_graph)
+    widened = resize_groups(base_graph, widened_units, weights_set_later=generated_layer_names(base_graph))
+    wide_graph = resized_graph(base_graph, widened, widened_units)
+    wide_full = np.asarray([g.num_units for g in wide_graph.groups], dtype=np.float64)
     timings['widen_s'] = time.perf_counter() - t
     logger.info('widened x%.2f: %.4g -> %.4g GFLOPs', cfg.width_mult, base_flops / 1e9,
-                wide_cost.flops(wide_cost.full_units()) / 1e9)
+                base_cost.flops(wide_full) / 1e9)
 
     t = time.perf_counter()
     scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
@@ -132,8 +129,8 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     prunable = wide_graph.prunable_groups
     floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * g.num_units)) for g in prunable]
     target = cfg.absolute_target(base_flops, base_params)
-    measure = wide_cost.flops if cfg.target_kind == 'flops' else wide_cost.params
-    kept_full = wide_cost.full_units().copy()
+    measure = base_cost.flops if cfg.target_kind == 'flops' else base_cost.params
+    kept_full = wide_full.copy()
     prunable_idx = np.asarray([g.index for g in prunable])
 
     def cost(counts: np.ndarray) -> float:
@@ -171,9 +168,9 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         'groups': group_entries(base_graph, wide_graph, [keep_local[g.index] for g in wide_graph.groups],
                                 [all_floors.get(g.index, g.num_units) for g in wide_graph.groups]),
         'target': {'kind': cfg.target_kind, 'value': target},
-        'flops': {'baseline': base_flops, 'widened': wide_cost.flops(wide_cost.full_units()),
+        'flops': {'baseline': base_flops, 'widened': base_cost.flops(wide_full),
                   'lwdna': float(lw_flops), 'predicted': search.value if cfg.target_kind == 'flops' else None},
-        'params': {'baseline': base_params, 'widened': wide_cost.params(wide_cost.full_units()),
+        'params': {'baseline': base_params, 'widened': base_cost.params(wide_full),
                    'lwdna': float(lw_params)},
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
