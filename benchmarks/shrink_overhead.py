@@ -4,7 +4,8 @@
 For each model: wall time of the whole shrink stage (grouping, widening, hypernetwork,
 scoring on ``num_batches`` batches, bisection, pruning) divided by one baseline training
 iteration (forward + backward + SGD step) on the same batch, measured side by side in
-this run; the bisection time alone; and the peak memory (RSS growth) of the scoring step.
+this run (medians); the bisection time alone; and the process's peak resident memory,
+which the scoring step of the largest model sets.
 
     python benchmarks/shrink_overhead.py            # ResNet50 224² b32 and RegNetX-400MF 32² b64
 """
@@ -68,7 +69,8 @@ def peak_rss_mb():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
-    p.add_argument('--repeats', type=int, default=3, help='timed baseline iterations (median)')
+    p.add_argument('--repeats', type=int, default=5, help='timed baseline iterations (median)')
+    p.add_argument('--runs', type=int, default=3, help='shrink runs per model (median)')
     args = p.parse_args(argv)
     torch.manual_seed(0)
     rows = []
@@ -79,17 +81,23 @@ def main(argv=None):
         x, y = torch.randn(batch, 3, size, size), torch.randint(0, num_classes, (batch,))
         batches = [(x, y), (x.roll(1, 0), y.roll(1, 0))]
         iteration = train_iteration_time(build(), x, y, args.repeats)
-        rss_before = peak_rss_mb()
-        result = shrink(model, batches, F.cross_entropy, LWDNAConfig(**settings), forward_fn=forward)
-        t = result.channel_config['timings']
+        runs = []
+        for _ in range(args.runs):
+            result = shrink(model, batches, F.cross_entropy, LWDNAConfig(**settings), forward_fn=forward)
+            runs.append(result.channel_config)
+            del result
+        iteration = statistics.median([iteration, train_iteration_time(build(), x, y, args.repeats)])
+        config = sorted(runs, key=lambda c: c['timings']['total_s'])[len(runs) // 2]   # the median run
+        t = config['timings']
         rows.append(dict(model=name, batch=f'{batch}x{size}²', iteration_s=iteration, shrink_s=t['total_s'],
                          ratio=t['total_s'] / iteration, scoring_s=t['scoring_s'], hypernet_s=t['hypernet_s'],
-                         search_s=t['search_s'], peak_rss_mb=peak_rss_mb(), rss_growth_mb=peak_rss_mb() - rss_before,
-                         flops_ratio=result.channel_config['flops']['lwdna'] / result.channel_config['flops']['baseline']))
-        del result, model
+                         search_s=t['search_s'], peak_rss_mb=peak_rss_mb(),
+                         flops_ratio=config['flops']['lwdna'] / config['flops']['baseline']))
+        del model
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU')
+    print(f'medians: baseline iteration of {args.repeats} (before and after), shrink of {args.runs} runs')
     print('| model | batch | baseline iter (s) | shrink (s) | shrink / iter | scoring (s) | hypernet init (s) '
-          '| bisection (s) | peak RSS (MB) | LW-DNA FLOPs ratio |')
+          '| bisection (s) | process peak RSS (MB) | LW-DNA FLOPs ratio |')
     print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for r in rows:
         print(f"| {r['model']} | {r['batch']} | {r['iteration_s']:.2f} | {r['shrink_s']:.2f} | {r['ratio']:.2f} "

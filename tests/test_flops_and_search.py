@@ -128,3 +128,21 @@ def test_widened_graph_is_derived_exactly(family, digit_batches, sr_batches):
     kept = np.asarray([g.num_units for g in derived.groups], dtype=float)
     assert count_flops_params(wide, inputs=x, forward_fn=forward_fn) == \
         (int(round(table.flops(kept))), int(round(table.params(kept))))
+
+
+def test_widen_doubles_every_prunable_group_and_keeps_io_shapes():
+    from lwdna_plugin import widen
+
+    model = FAMILIES['mmpretrain-regnetx-400mf'][0]()
+    x = torch.zeros(2, 3, 32, 32)
+    wide = widen(model, x[:1], 2.0, MM_FORWARD)
+    base_graph = build_channel_graph(model, x[:1], MM_FORWARD)
+    wide_graph = build_channel_graph(wide, x[:1], MM_FORWARD)
+    for g, w in zip(base_graph.groups, wide_graph.groups):
+        assert w.members == g.members
+        assert w.num_units == (g.num_units if g.fixed else round(2 * g.num_units))
+        assert w.unit_channels == g.unit_channels       # group convs keep their group width
+    assert MM_FORWARD(wide.eval(), x).shape == MM_FORWARD(model.eval(), x).shape
+    assert wide.backbone.conv1.in_channels == 3
+    with pytest.raises(Exception, match='width_mult'):
+        widen(model, x[:1], 0.5, MM_FORWARD)

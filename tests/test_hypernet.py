@@ -50,14 +50,14 @@ def test_generated_weights_follow_the_reference_formula():
     streams = np.random.SeedSequence(seed).spawn(len(scorer.layers) + 1)
     draws = {}
     for layer, stream in zip(scorer.layers, streams):   # one stream per layer: w1, then w2
-        rng = np.random.default_rng(stream)
+        rng = np.random.Generator(np.random.SFC64(stream))
         n, c = layer.shape[:2]
         k = math.prod(layer.shape[2:])
         b2 = math.sqrt(3) * math.sqrt(1 / (m * c * k))
         w1 = torch.from_numpy(rng.random((n, c, m), dtype=np.float32)) * 2 * math.sqrt(3) - math.sqrt(3)
         w2 = torch.from_numpy(rng.random((n, c, k, m), dtype=np.float32)) * 2 * b2 - b2
         draws[layer.name] = (w1, w2)
-    z = torch.from_numpy(np.random.default_rng(streams[-1]).standard_normal(scorer.latent.numel(), dtype=np.float32))
+    z = torch.from_numpy(np.random.Generator(np.random.SFC64(streams[-1])).standard_normal(scorer.latent.numel(), dtype=np.float32))
     assert torch.equal(z, scorer.latent.detach())
 
     # conv1: plain conv, input latents are the (fixed) image channels

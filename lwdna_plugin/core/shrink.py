@@ -10,7 +10,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -183,6 +183,17 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                           search, layer_table(model, pruned))
     logger.info('LW-DNA: %s', result.summary())
     return result
+
+
+def widen(model: nn.Module, example_inputs: Any, width_mult: float, forward_fn: Optional[ForwardFn] = None,
+          ignored_layers: Sequence[str] = ()) -> nn.Module:
+    """A freshly initialised copy of ``model`` with every prunable channel group widened to
+    ``round(width_mult · units)`` units; the network input and output keep their shapes."""
+    if not isinstance(width_mult, (int, float)) or width_mult < 1:
+        raise ConfigError(f'width_mult must be >= 1, got {width_mult!r}')
+    graph = build_channel_graph(model, example_inputs, forward_fn, ignored_layers)
+    return resize_groups(graph, {g.index: max(1, math.floor(width_mult * g.num_units + 0.5))
+                                 for g in graph.prunable_groups})
 
 
 def _first_sample(inputs: Any) -> Any:
