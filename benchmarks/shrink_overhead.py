@@ -24,7 +24,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lwdna_plugin import LWDNAConfig, shrink  # noqa: E402
-from lwdna_plugin.core.hypernet import HyperScorer  # noqa: E402
 
 
 def mm_classifier(backbone, in_channels, num_classes):

@@ -1,7 +1,6 @@
 """Shared fixtures: real data (scikit-learn digits, scikit-image photographs) and zoo models."""
 from __future__ import annotations
 
-import sys
 import warnings
 
 import numpy as np

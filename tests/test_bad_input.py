@@ -2,7 +2,6 @@
 infeasible targets, empty data, mismatched or corrupt channel configs."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import timm
@@ -184,3 +183,26 @@ def test_model_mode_is_restored(digit_batches):
     model.layer1.eval()
     shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2))
     assert model.training and not model.layer1.training and model.layer2.training
+
+
+class SpatialFlattenSE(nn.Module):
+    """Squeeze-excitation written with a spatial reshape: channels stay where they are."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, 4, 1), nn.Conv2d(4, c, 1)
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        s = x.reshape(n, c, -1).mean(-1).view(n, c, 1, 1)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+def test_spatial_reshapes_are_channel_preserving(digit_batches):
+    from lwdna_plugin.core.masking import relative_error, zero_removed_channels
+
+    result = shrink(Net(SpatialFlattenSE(16)), digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+    x = digit_batches[0][0]
+    reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
+    with torch.no_grad():
+        assert relative_error(result.model.eval()(x), reference(x)) < 1e-5

@@ -9,6 +9,7 @@ and an allow-list of channel-preserving ops so that anything else fails closed.
 """
 from __future__ import annotations
 
+import math
 import re
 import signal
 import threading
@@ -454,13 +455,12 @@ class _ChannelGraphBuilder:
 
 
 def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
-    """True if a reshape only adds or drops singleton dims and keeps (N, C) in front."""
+    """True if a reshape keeps the batch and channel dims and only regroups the dims after them."""
     b = [int(s) for s in before]
     a = [int(s) for s in after]
     if len(b) < 2 or len(a) < 2 or b[0] != a[0] or b[1] != a[1]:
         return False
-    return [s for s in b[2:] if s != 1] == [s for s in a[2:] if s != 1] and \
-        (all(s == 1 for s in b[2:]) or all(s == 1 for s in a[2:]) or len(b) == len(a))
+    return math.prod(b[2:]) == math.prod(a[2:])
 
 
 @contextmanager
