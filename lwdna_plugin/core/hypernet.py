@@ -65,10 +65,12 @@ class HyperScorer:
         # one independent random stream per layer (and one for the latents): the draws do not
         # depend on thread scheduling, and layers are drawn in parallel
         streams = np.random.SeedSequence(seed).spawn(len(specs) + 1)
+        largest_first = sorted(range(len(specs)), key=lambda i: -math.prod(specs[i][1]))
         with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
-            factors = list(pool.map(
+            drawn = dict(zip(largest_first, pool.map(
                 lambda i: draw_factor(specs[i][1][0], specs[i][1][1], math.prod(specs[i][1][2:]), embedding_dim,
-                                      _rng(streams[i])), range(len(specs))))
+                                      _rng(streams[i])), largest_first)))
+        factors = [drawn[i] for i in range(len(specs))]
         self.layers = [_GeneratedLayer(name, out_u.to(self.device), in_u.to(self.device),
                                        factor.reshape(shape).to(self.device, dtype), shape)
                        for (name, shape, out_u, in_u, dtype), factor in zip(specs, factors)]
