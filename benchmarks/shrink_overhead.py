@@ -40,6 +40,8 @@ CASES = {
                           dict(flops_target=0.92, embedding_dim=2)),
     'regnetx400mf-cifar': (lambda: mm_classifier(dict(type='RegNet', arch='regnetx_400mf'), 384, 100), 32, 64,
                            dict(flops_target=0.9813, embedding_dim=8)),
+    'regnetx400mf-cifar-m2': (lambda: mm_classifier(dict(type='RegNet', arch='regnetx_400mf'), 384, 100), 32, 64,
+                              dict(flops_target=0.9813, embedding_dim=2)),
 }
 
 

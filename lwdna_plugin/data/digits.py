@@ -13,22 +13,29 @@ NUM_CLASSES = 10
 MEAN, STD = 0.3, 0.4   # of the scaled pixel values (0..1)
 
 
+def digits_split(split: str = 'train', size: int = 32, val_fraction: float = 0.2,
+                 seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(images in [0, 1] of shape (N, 1, size, size), labels): 'train' is the first 80 % of a
+    seeded permutation, 'val' the rest."""
+    from sklearn.datasets import load_digits
+
+    if split not in ('train', 'val'):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    data = load_digits()
+    order = np.random.default_rng(seed).permutation(len(data.target))
+    n_val = int(round(len(order) * val_fraction))
+    idx = order[n_val:] if split == 'train' else order[:n_val]
+    images = torch.from_numpy(data.images[idx].astype(np.float32) / 16.0)[:, None]
+    images = F.interpolate(images, size=(size, size), mode='bilinear', align_corners=False).clamp(0, 1)
+    return images, torch.from_numpy(data.target[idx].astype(np.int64))
+
+
 class DigitsDataset(Dataset):
-    """``split`` 'train' (first 80 % of a seeded permutation) or 'val' (the rest)."""
+    """Normalised 3-channel tensors of :func:`digits_split` for plain PyTorch loops."""
 
     def __init__(self, split: str = 'train', size: int = 32, val_fraction: float = 0.2, seed: int = 0):
-        from sklearn.datasets import load_digits
-
-        if split not in ('train', 'val'):
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        data = load_digits()
-        order = np.random.default_rng(seed).permutation(len(data.target))
-        n_val = int(round(len(order) * val_fraction))
-        idx = order[n_val:] if split == 'train' else order[:n_val]
-        images = torch.from_numpy(data.images[idx].astype(np.float32) / 16.0)[:, None]
-        images = F.interpolate(images, size=(size, size), mode='bilinear', align_corners=False)
+        images, self.targets = digits_split(split, size, val_fraction, seed)
         self.images = ((images - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()
-        self.targets = torch.from_numpy(data.target[idx].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.targets)

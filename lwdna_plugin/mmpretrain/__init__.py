@@ -1,1 +1,12 @@
-"""mmpretrain adapter (model builder helpers; the registered wrapper and hooks come with the mmpretrain issue)."""
+"""mmpretrain adapter. Importing it registers, in mmpretrain's / mmengine's registries:
+``LWDNAClassifier`` (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
+embedded ``DigitsClassification`` dataset (DATASETS)."""
+from .checkpoint import allow_mmengine_checkpoint_types, channel_config_from_checkpoint
+from .datasets import DigitsClassification
+from .hooks import LWDNAHook
+from .model import LWDNAClassifier
+from .runner import LWDNARunner
+
+allow_mmengine_checkpoint_types()
+
+__all__ = ['LWDNAClassifier', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification', 'channel_config_from_checkpoint']

@@ -1,0 +1,9 @@
+# LW-DNA version of configs/baseline/demo_digits.py: widen x2, score on 2 training batches,
+# keep 90 % of the baseline FLOPs, train from scratch with the unchanged protocol.
+_base_ = ['../baseline/demo_digits.py']
+runner_type = 'LWDNARunner'
+model = dict(
+    _delete_=True,
+    type='LWDNAClassifier',
+    architecture={{_base_.model}},
+    lwdna=dict(width_mult=2.0, flops_target=0.9, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))

@@ -1,0 +1,68 @@
+"""``LWDNARunner``: mmengine's Runner that hands ``LWDNAClassifier`` its scoring data and any
+channel config saved by an earlier run (resume, test, load_from)."""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from typing import Any, Dict, Optional
+
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
+
+from ..core import ChannelConfigMismatchError, load_channel_config
+from .checkpoint import channel_config_from_checkpoint
+from .hooks import CHANNELS_FILE, LWDNAHook
+from .model import ATTR
+
+
+@RUNNERS.register_module()
+class LWDNARunner(Runner):
+    """Use with ``runner_type = 'LWDNARunner'`` (our ``tools/train.py`` and mmpretrain's stock
+    one both honour it). Everything else is mmengine's Runner."""
+
+    def build_model(self, model: Any):
+        if isinstance(model, dict) and model.get('type') == 'LWDNAClassifier':
+            model = copy.deepcopy(model)
+            if model.get('channel_config') is None:
+                model['channel_config'] = self._saved_channel_config()
+            if model['channel_config'] is None:
+                model.setdefault('scoring_dataloader', self._train_dataloader_cfg)
+        return super().build_model(model)
+
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        """Add :class:`LWDNAHook` for LW-DNA models unless the config lists it already."""
+        custom_hooks = list(custom_hooks or [])
+        model = self.model.module if hasattr(self.model, 'module') else self.model
+        if hasattr(model, ATTR) and not any(
+                (isinstance(h, dict) and h.get('type') == 'LWDNAHook') or isinstance(h, LWDNAHook)
+                for h in custom_hooks):
+            custom_hooks.append(dict(type='LWDNAHook'))
+        super().register_hooks(default_hooks, custom_hooks)
+
+    def _saved_channel_config(self) -> Optional[Dict[str, Any]]:
+        """Resume: from the checkpoint resumed from, else the work dir's JSON. load_from /
+        test: from the checkpoint's meta. A fresh run: None (the shrink stage runs)."""
+        checkpoint = None
+        if self._resume:
+            checkpoint = self._load_from or find_latest_checkpoint(self.work_dir)
+        elif self._load_from is not None:
+            checkpoint = self._load_from
+        if checkpoint is not None:
+            config = channel_config_from_checkpoint(checkpoint)
+            if config is None:
+                raise ChannelConfigMismatchError(
+                    f'checkpoint {checkpoint!r} holds no LW-DNA channel config; it was not saved from an '
+                    'LW-DNA model (train it with an lwdna config, or load it with its baseline config)')
+            self.logger.info(f'LW-DNA: rebuilding the architecture from the channel config in {checkpoint}')
+            return config
+        saved = osp.join(self.work_dir, CHANNELS_FILE)
+        if self._resume and osp.isfile(saved):
+            self.logger.info(f'LW-DNA: no checkpoint to resume from; reusing {saved} (no new scoring)')
+            return load_channel_config(saved)
+        return None
+
+    @property
+    def _train_dataloader_cfg(self) -> Optional[Dict[str, Any]]:
+        loader = self._train_dataloader
+        return copy.deepcopy(loader) if isinstance(loader, dict) else None

@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Train a classifier with mmpretrain; LW-DNA configs shrink the network before training.
+
+    python tools/train.py configs/lwdna/demo_digits.py
+    python tools/train.py CONFIG --resume            # continue the latest checkpoint in work_dir
+    bash tools/dist_train.sh CONFIG 2                # torchrun, one process per GPU
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+
+    p = argparse.ArgumentParser(description='Train a classifier (mmpretrain) with the LW-DNA plugin')
+    p.add_argument('config', help='train config file path')
+    p.add_argument('--work-dir', help='the dir to save logs and models')
+    p.add_argument('--resume', nargs='?', type=str, const='auto',
+                   help='resume from this checkpoint, or (no value) from the latest one in work_dir')
+    p.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings (key=value)')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg, args):
+    """Command-line settings win over the config (OpenMMLab conventions)."""
+    import torch
+
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
+        cfg.env_cfg.dist_cfg.backend = 'gloo'   # CPU-only machines: NCCL is not available
+    return cfg
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmengine.config import Config
+
+    import lwdna_plugin  # noqa: F401  (registers the plugin in mmpretrain's registries)
+    from lwdna_plugin import LWDNAError
+
+    if not osp.isfile(args.config):
+        print(f'error: config file {args.config!r} does not exist', file=sys.stderr)
+        return 2
+    cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        runner = build_runner(cfg)
+    except LWDNAError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    runner.train()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
