@@ -59,6 +59,12 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from lwdna_plugin.mmpretrain.runner import cpu_model_wrapper_cfg, init_cpu_distributed
+
+    init_cpu_distributed(cfg.launcher)
+    cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg.launcher, cfg.get('model_wrapper_cfg'),
+                                                  cfg.get('find_unused_parameters', False))
+
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 

@@ -9,4 +9,5 @@ from .runner import LWDNARunner
 
 allow_mmengine_checkpoint_types()
 
-__all__ = ['LWDNAClassifier', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification', 'channel_config_from_checkpoint']
+__all__ = ['LWDNAClassifier', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification', 'channel_config_from_checkpoint',
+           'allow_mmengine_checkpoint_types']

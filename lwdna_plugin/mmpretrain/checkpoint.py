@@ -13,15 +13,17 @@ META_KEY = 'lwdna_channel_config'
 
 
 def allow_mmengine_checkpoint_types() -> None:
-    """Allow-list exactly the types an mmengine checkpoint's message hub holds, so that
-    ``resume=True`` works under ``weights_only=True`` (never turn ``weights_only`` off: that
-    would let a checkpoint run arbitrary code)."""
+    """Allow-list exactly the globals an mmengine checkpoint's message hub needs, so that
+    ``resume=True`` and test-time loading work under torch's ``weights_only=True``: the
+    HistoryBuffer, numpy arrays and scalars, numpy dtypes and dtype classes (numpy 2 pickles
+    those through ``getattr``; the weights-only unpickler still calls nothing that is not
+    allow-listed). ``weights_only`` itself stays on: a checkpoint cannot run arbitrary code."""
     from mmengine.logging.history_buffer import HistoryBuffer
+    from numpy._core import multiarray
 
-    dtype_classes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
-                                                 np.int16, np.int8, np.uint8, np.bool_)]
+    dtype_classes = [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith('DType')]
     torch.serialization.add_safe_globals(
-        [HistoryBuffer, np.core.multiarray._reconstruct, np.ndarray, np.dtype, *dtype_classes])
+        [HistoryBuffer, multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, getattr, *dtype_classes])
 
 
 def channel_config_from_checkpoint(path: str) -> Optional[Dict[str, Any]]:

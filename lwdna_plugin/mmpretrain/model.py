@@ -11,6 +11,8 @@ it with the zoo's ``init_weights`` and trains it from scratch.
 from __future__ import annotations
 
 import copy
+import json
+import logging
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -44,8 +46,9 @@ def LWDNAClassifier(architecture: Dict[str, Any], lwdna: Dict[str, Any], channel
         architecture['init_cfg'] = init_cfg
     baseline = MODELS.build(architecture)
     if channel_config is not None:
+        # plain JSON types: a dict passed through the config arrives as a ConfigDict
         config = load_channel_config(channel_config) if isinstance(channel_config, (str, os.PathLike)) \
-            else dict(channel_config)
+            else json.loads(json.dumps(channel_config))
         source = 'saved'
     else:
         config = _shared_decision(lambda: _shrink_on_dataloader(baseline, cfg, scoring_dataloader))
@@ -68,11 +71,26 @@ def _shrink_on_dataloader(baseline: nn.Module, cfg: LWDNAConfig, dataloader_cfg:
         raise ConfigError('the train dataloader is empty: no batch to score the channels with')
     device = get_device()
     model = baseline.to(device)
-    result = shrink(model, _scoring_batches(model, loader), _classifier_loss(model), cfg,
-                    forward_fn=tensor_forward, model_name=type(model.backbone).__name__,
-                    builder={'zoo': 'mmpretrain'})
-    baseline.to('cpu')
+    handler, engine_logger = _ToMMLogger(), logging.getLogger('lwdna_plugin')
+    level = engine_logger.level
+    engine_logger.addHandler(handler)
+    engine_logger.setLevel(logging.INFO)
+    try:
+        result = shrink(model, _scoring_batches(model, loader), _classifier_loss(model), cfg,
+                        forward_fn=tensor_forward, model_name=type(model.backbone).__name__,
+                        builder={'zoo': 'mmpretrain'})
+    finally:
+        engine_logger.removeHandler(handler)
+        engine_logger.setLevel(level)
+        baseline.to('cpu')
     return result.channel_config
+
+
+class _ToMMLogger(logging.Handler):
+    """Forward the engine's progress messages to mmengine's current logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print_log(f'LW-DNA: {record.getMessage()}', logger='current', level=record.levelno)
 
 
 def _scoring_batches(model: nn.Module, loader) -> Iterator[Tuple[torch.Tensor, Any]]:

@@ -6,6 +6,8 @@ import copy
 import os.path as osp
 from typing import Any, Dict, Optional
 
+import torch
+import torch.distributed as torch_dist
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
@@ -16,10 +18,35 @@ from .hooks import CHANNELS_FILE, LWDNAHook
 from .model import ATTR
 
 
+def init_cpu_distributed(launcher: str) -> None:
+    """torchrun on a machine without CUDA: start the gloo process group ourselves, because
+    mmengine's pytorch launcher always calls ``torch.cuda.set_device``."""
+    if launcher == 'pytorch' and not torch.cuda.is_available() and not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')
+
+
+def cpu_model_wrapper_cfg(launcher: str, model_wrapper_cfg: Optional[Dict[str, Any]],
+                          find_unused_parameters: bool = False) -> Optional[Dict[str, Any]]:
+    """Distributed runs without CUDA: DDP without ``device_ids`` (mmengine's default passes
+    the local rank as a CUDA device id)."""
+    if launcher != 'none' and not torch.cuda.is_available() and model_wrapper_cfg is None:
+        return dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+                    find_unused_parameters=find_unused_parameters)
+    return model_wrapper_cfg
+
+
 @RUNNERS.register_module()
 class LWDNARunner(Runner):
     """Use with ``runner_type = 'LWDNARunner'`` (our ``tools/train.py`` and mmpretrain's stock
     one both honour it). Everything else is mmengine's Runner."""
+
+    def setup_env(self, env_cfg: Dict[str, Any]) -> None:
+        init_cpu_distributed(self.launcher)
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        return super().wrap_model(cpu_model_wrapper_cfg(self.launcher, model_wrapper_cfg,
+                                                        self.cfg.get('find_unused_parameters', False)), model)
 
     def build_model(self, model: Any):
         if isinstance(model, dict) and model.get('type') == 'LWDNAClassifier':

@@ -1,0 +1,108 @@
+"""mmpretrain integration end to end: our tools, mmpretrain's stock train script, resume,
+test, two-process DDP (gloo), and bad input — all on the embedded digits data."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lwdna_plugin.mmpretrain import allow_mmengine_checkpoint_types
+
+allow_mmengine_checkpoint_types()   # the test reads checkpoints too
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / 'configs' / 'lwdna' / 'demo_digits.py'
+SHORT = ['--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=1']
+
+
+def run(*args, timeout=900):
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    return proc, proc.stdout + proc.stderr
+
+
+def last_accuracy(log: str) -> float:
+    return float(re.findall(r'accuracy/top1: ([0-9.]+)', log)[-1])
+
+
+def test_train_resume_and_test_the_demo(tmp_path):
+    work = tmp_path / 'work'
+    proc, log = run('tools/train.py', DEMO, '--work-dir', work, *SHORT)
+    assert proc.returncode == 0, log[-3000:]
+    config = json.loads((work / 'lwdna_channels.json').read_text())
+    assert abs(config['flops']['lwdna'] / (0.9 * config['flops']['baseline']) - 1) <= 0.005
+    assert (work / 'lwdna_channels.png').read_bytes()[:4] == b'\x89PNG'
+    assert '| layer' in (work / 'lwdna_report.md').read_text()
+    assert (work / 'epoch_2.pth').is_file() and list(work.glob('*/*.log'))
+    assert 'LW-DNA: scored batch 2/2' in log and 'LW-DNA result' in log and 'top-1 accuracy' in log
+    meta = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)['meta']
+    assert meta['lwdna_channel_config'] == config
+    shapes = {k: v.shape for k, v in torch.load(work / 'epoch_2.pth', map_location='cpu',
+                                                weights_only=True)['state_dict'].items()}
+
+    # resume: same architecture, no second scoring
+    proc, log2 = run('tools/train.py', DEMO, '--work-dir', work, '--resume',
+                     '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=1')
+    assert proc.returncode == 0, log2[-3000:]
+    assert 'scored batch' not in log2 and 'rebuilding the architecture from the channel config' in log2
+    assert 'resumed epoch: 2' in log2
+    resumed = torch.load(work / 'epoch_3.pth', map_location='cpu', weights_only=True)['state_dict']
+    assert {k: v.shape for k, v in resumed.items()} == shapes
+
+    # test.py on the checkpoint reproduces the last validation accuracy
+    proc, log3 = run('tools/test.py', DEMO, work / 'epoch_3.pth', '--work-dir', tmp_path / 'test')
+    assert proc.returncode == 0, log3[-3000:]
+    assert last_accuracy(log3) == pytest.approx(last_accuracy(log2), abs=1e-4)
+
+    # a baseline checkpoint is refused by the LW-DNA config, clearly
+    proc, log4 = run('tools/train.py', ROOT / 'configs' / 'baseline' / 'demo_digits.py', '--work-dir',
+                     tmp_path / 'base', '--cfg-options', 'train_cfg.max_epochs=1')
+    assert proc.returncode == 0, log4[-3000:]
+    proc, log5 = run('tools/test.py', DEMO, tmp_path / 'base' / 'epoch_1.pth', '--work-dir', tmp_path / 'test2')
+    assert proc.returncode == 2 and 'holds no LW-DNA channel config' in log5
+
+
+def test_stock_mmpretrain_train_script(tmp_path):
+    import mmpretrain
+    stock = Path(mmpretrain.__file__).parent / '.mim' / 'tools' / 'train.py'
+    proc, log = run(stock, DEMO, '--work-dir', tmp_path, '--cfg-options', 'train_cfg.max_epochs=1',
+                    'env_cfg.dist_cfg.backend=gloo')
+    assert proc.returncode == 0, log[-3000:]
+    assert json.loads((tmp_path / 'lwdna_channels.json').read_text())['format'] == 'lwdna-channel-config'
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+def test_two_process_ddp_builds_one_architecture(tmp_path):
+    proc, log = run('-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29561',
+                    'tools/train.py', DEMO, '--launcher', 'pytorch', '--work-dir', tmp_path,
+                    '--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=32')
+    assert proc.returncode == 0, log[-4000:]
+    # DDP checks that every rank holds the same parameter shapes; only rank 0 scored
+    assert log.count('scored batch 2/2') == 1
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+@pytest.mark.parametrize('options,phrase', [
+    (['model.lwdna.rho=2.0'], 'rho must be in (0, 1]'),
+    (['model.lwdna.flops_target=0.05'], 'floors already keep'),
+    (['model.lwdna.rh0=0.4'], 'unknown lwdna option'),
+])
+def test_bad_lwdna_block_fails_before_training(options, phrase, tmp_path):
+    (tmp_path / 'keep.txt').write_text('earlier results')
+    proc, log = run('tools/train.py', DEMO, '--work-dir', tmp_path, '--cfg-options', *options)
+    assert proc.returncode == 2 and phrase in log
+    assert 'Epoch(train)' not in log
+    assert (tmp_path / 'keep.txt').read_text() == 'earlier results'
+
+
+def test_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / 'epoch_9.pth'
+    bad.write_bytes(b'not a checkpoint')
+    proc, log = run('tools/test.py', DEMO, bad, '--work-dir', tmp_path / 'w')
+    assert proc.returncode == 2 and 'cannot read checkpoint' in log
