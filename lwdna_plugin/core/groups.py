@@ -13,7 +13,6 @@ import math
 import re
 import signal
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -51,7 +50,6 @@ class Dim:
     size: int
     offset: int
     module: Optional[nn.Module] = None
-    record: Optional[OpRecord] = None
 
 
 @dataclass
@@ -92,8 +90,6 @@ class ChannelGraph:
     classifiers: List[str]
     traced: set                      # names of the layers the forward pass uses
     op_records: List[Tuple[OpRecord, Optional[str]]] = field(default_factory=list)  # op, its dim key
-    output_shapes: List[Tuple[int, ...]] = field(default_factory=list)
-    build_time_s: float = 0.0
 
     def units_of(self, key: str, kind: str) -> np.ndarray:
         dim = self.dims[(key, kind)]
@@ -123,7 +119,6 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
     """
     forward_fn = forward_fn or default_forward
     was_training = {m: m.training for m in model.modules()}
-    start = time.perf_counter()
     try:
         with _time_limit(timeout_s, model):
             dg, trace, outputs = _build_dependency_graph(model, example_inputs, forward_fn)
@@ -131,7 +126,6 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
     finally:
         for m, mode in was_training.items():
             m.training = mode
-    graph.build_time_s = time.perf_counter() - start
     return graph
 
 
@@ -189,10 +183,10 @@ class _ChannelGraphBuilder:
                 return f"the op next to module '{self.names[other.module]}'"
         return 'the model'
 
-    def add_dim(self, key, kind, size, module=None, record=None) -> Dim:
+    def add_dim(self, key, kind, size, module=None) -> Dim:
         dim = self.dims.get((key, kind))
         if dim is None:
-            dim = Dim(key, kind, int(size), self.n_slots, module, record)
+            dim = Dim(key, kind, int(size), self.n_slots, module)
             self.dims[(key, kind)] = dim
             self.n_slots += int(size)
         return dim
@@ -368,7 +362,7 @@ class _ChannelGraphBuilder:
         rec = self.records.get(node.grad_fn)
         size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
-        return self.add_dim(key, kind, size, module, rec)
+        return self.add_dim(key, kind, size, module)
 
     def pixel_shuffle_edges(self):
         """PixelShuffle: input channels c·r²..c·r²+r²-1 and output channel c are one unit."""
@@ -397,9 +391,8 @@ class _ChannelGraphBuilder:
 
     def assemble(self, modules, slot_unit, unit_covered, unit_comp, reasons) -> ChannelGraph:
         # output units are fixed; the Linear that produces them is a classifier
-        out_comps, classifiers, output_shapes = {}, [], []
+        out_comps, classifiers = {}, []
         for out in self.outputs:
-            output_shapes.append(tuple(out.shape))
             for node in self.dg.module2node.values():
                 if node.grad_fn is out.grad_fn and out.grad_fn is not None:
                     key = self.key_of(node)
@@ -451,7 +444,7 @@ class _ChannelGraphBuilder:
         traced = {self.names[n.module] for n in self.dg.module2node.values()
                   if isinstance(n.module, nn.Module) and n.module in self.names}
         return ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
-                            sorted(set(classifiers)), traced, op_records, output_shapes)
+                            sorted(set(classifiers)), traced, op_records)
 
 
 def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:

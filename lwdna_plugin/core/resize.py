@@ -115,7 +115,7 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
         unit_local[ids] = np.arange(count)
         groups.append(dataclasses.replace(g, units=ids))
     return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
-                        set(graph.traced), [], list(graph.output_shapes))
+                        set(graph.traced), [])
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
