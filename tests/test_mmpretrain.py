@@ -67,6 +67,24 @@ def test_train_resume_and_test_the_demo(tmp_path):
     proc, log5 = run('tools/test.py', DEMO, tmp_path / 'base' / 'epoch_1.pth', '--work-dir', tmp_path / 'test2')
     assert proc.returncode == 2 and 'holds no LW-DNA channel config' in log5
 
+    # LW-DNA + knowledge distillation from that baseline (the paper's KD rows)
+    proc, log6 = run('tools/train.py', ROOT / 'configs' / 'lwdna' / 'demo_digits_kd.py', '--work-dir', tmp_path / 'kd',
+                     '--cfg-options', 'train_cfg.max_epochs=1', f'model.teacher.checkpoint={tmp_path / "base" / "epoch_1.pth"}')
+    assert proc.returncode == 0, log6[-3000:]
+    assert 'loss_ce:' in log6 and 'loss_kd:' in log6 and 'scored batch 2/2' in log6
+    kd_meta = torch.load(tmp_path / 'kd' / 'epoch_1.pth', map_location='cpu', weights_only=True)['meta']
+    assert kd_meta['lwdna_channel_config']['format'] == 'lwdna-channel-config'
+
+
+def test_kd_loss_is_hintons():
+    from lwdna_plugin.mmpretrain import kd_loss
+
+    s, t = torch.randn(5, 10), torch.randn(5, 10)
+    q, log_p = torch.softmax(t / 4, 1), torch.log_softmax(s / 4, 1)
+    manual = (q * (q.log() - log_p)).sum(1).mean() * 16
+    assert torch.allclose(kd_loss(s, t, 4.0), manual, atol=1e-6)
+    assert kd_loss(t, t, 4.0).abs() < 1e-6
+
 
 def test_stock_mmpretrain_train_script(tmp_path):
     import mmpretrain

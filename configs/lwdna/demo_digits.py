@@ -7,3 +7,4 @@ model = dict(
     type='LWDNAClassifier',
     architecture={{_base_.model}},
     lwdna=dict(width_mult=2.0, flops_target=0.9, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))
+work_dir = './work_dirs/demo_digits_lwdna'

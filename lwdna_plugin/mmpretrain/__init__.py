@@ -1,13 +1,15 @@
 """mmpretrain adapter. Importing it registers, in mmpretrain's / mmengine's registries:
-``LWDNAClassifier`` (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
+``LWDNAClassifier`` and ``KDClassifier`` (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
 embedded ``DigitsClassification`` dataset (DATASETS)."""
 from .checkpoint import allow_mmengine_checkpoint_types, channel_config_from_checkpoint
 from .datasets import DigitsClassification
+from .distill import KDClassifier, kd_loss
 from .hooks import LWDNAHook
 from .model import LWDNAClassifier
 from .runner import LWDNARunner
 
 allow_mmengine_checkpoint_types()
 
-__all__ = ['LWDNAClassifier', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification', 'channel_config_from_checkpoint',
+__all__ = ['LWDNAClassifier', 'KDClassifier', 'kd_loss', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification',
+           'channel_config_from_checkpoint',
            'allow_mmengine_checkpoint_types']

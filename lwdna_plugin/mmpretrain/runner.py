@@ -49,12 +49,14 @@ class LWDNARunner(Runner):
                                                         self.cfg.get('find_unused_parameters', False)), model)
 
     def build_model(self, model: Any):
-        if isinstance(model, dict) and model.get('type') == 'LWDNAClassifier':
+        if isinstance(model, dict):
             model = copy.deepcopy(model)
-            if model.get('channel_config') is None:
-                model['channel_config'] = self._saved_channel_config()
-            if model['channel_config'] is None:
-                model.setdefault('scoring_dataloader', self._train_dataloader_cfg)
+            lwdna = _lwdna_model_cfg(model)
+            if lwdna is not None:
+                if lwdna.get('channel_config') is None:
+                    lwdna['channel_config'] = self._saved_channel_config()
+                if lwdna['channel_config'] is None:
+                    lwdna.setdefault('scoring_dataloader', self._train_dataloader_cfg)
         return super().build_model(model)
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
@@ -93,3 +95,11 @@ class LWDNARunner(Runner):
     def _train_dataloader_cfg(self) -> Optional[Dict[str, Any]]:
         loader = self._train_dataloader
         return copy.deepcopy(loader) if isinstance(loader, dict) else None
+
+
+def _lwdna_model_cfg(model: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The ``LWDNAClassifier`` dict: the model itself, or the student of a ``KDClassifier``."""
+    if model.get('type') == 'LWDNAClassifier':
+        return model
+    student = model.get('student')
+    return student if isinstance(student, dict) and student.get('type') == 'LWDNAClassifier' else None
