@@ -1,6 +1,7 @@
 """mmpretrain adapter. Importing it registers, in mmpretrain's / mmengine's registries:
-``LWDNAClassifier`` and ``KDClassifier`` (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
+``LWDNAClassifier``, ``KDClassifier`` and the ``RegNetCIFAR`` backbone (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
 embedded ``DigitsClassification`` dataset (DATASETS)."""
+from .backbones import RegNetCIFAR
 from .checkpoint import allow_mmengine_checkpoint_types, channel_config_from_checkpoint
 from .datasets import DigitsClassification
 from .distill import KDClassifier, kd_loss
@@ -10,6 +11,6 @@ from .runner import LWDNARunner
 
 allow_mmengine_checkpoint_types()
 
-__all__ = ['LWDNAClassifier', 'KDClassifier', 'kd_loss', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification',
+__all__ = ['RegNetCIFAR', 'LWDNAClassifier', 'KDClassifier', 'kd_loss', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification',
            'channel_config_from_checkpoint',
            'allow_mmengine_checkpoint_types']
