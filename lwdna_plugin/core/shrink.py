@@ -53,7 +53,8 @@ class ShrinkResult:
             'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6),
             'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
             'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
-            'FLOPs target ratio (%)': round(100 * c['target']['value'] / (f if c['target']['kind'] == 'flops' else p)['baseline'], 3),
+            f'{c["target"]["kind"]} target ratio (%)':
+                round(100 * c['target']['value'] / (f if c['target']['kind'] == 'flops' else p)['baseline'], 3),
             'baseline params (M)': round(p['baseline'] / 1e6, 6),
             'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
             'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
