@@ -26,7 +26,6 @@ def main(argv=None) -> int:
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     args = p.parse_args(argv)
 
-    import torch
     import lwdna_plugin  # noqa: F401
     from lwdna_plugin import LWDNAError
 
@@ -41,8 +40,6 @@ def main(argv=None) -> int:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from, cfg.resume = args.checkpoint, False
-    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
     try:
         runner = build_runner(cfg)
     except LWDNAError as e:

@@ -34,8 +34,6 @@ def parse_args(argv=None):
 
 def merge_args(cfg, args):
     """Command-line settings win over the config (OpenMMLab conventions)."""
-    import torch
-
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
@@ -50,17 +48,19 @@ def merge_args(cfg, args):
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
-        cfg.env_cfg.dist_cfg.backend = 'gloo'   # CPU-only machines: NCCL is not available
     return cfg
 
 
 def build_runner(cfg):
+    """The config's runner (``runner_type`` or mmengine's); on CPU-only machines with gloo."""
+    import torch
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     from lwdna_plugin.mmpretrain.runner import cpu_model_wrapper_cfg, init_cpu_distributed
 
+    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
+        cfg.env_cfg.dist_cfg.backend = 'gloo'   # CPU-only machines: NCCL is not available
     init_cpu_distributed(cfg.launcher)
     cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg.launcher, cfg.get('model_wrapper_cfg'),
                                                   cfg.get('find_unused_parameters', False))

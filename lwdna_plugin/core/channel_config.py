@@ -51,6 +51,22 @@ def group_entries(base: ChannelGraph, wide: ChannelGraph, keep_units: Sequence[n
     return entries
 
 
+def summarize(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Baseline vs LW-DNA FLOPs / params, the target and the shrink time of a channel config."""
+    f, p, target = config['flops'], config['params'], config['target']
+    return {
+        'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6),
+        'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
+        'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
+        f'{target["kind"]} target ratio (%)':
+            round(100 * target['value'] / (f if target['kind'] == 'flops' else p)['baseline'], 3),
+        'baseline params (M)': round(p['baseline'] / 1e6, 6),
+        'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
+        'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
+        'shrink time (s)': round(config['timings']['total_s'], 3),
+    }
+
+
 def validate_channel_config(config: Any) -> Dict[str, Any]:
     """Check a channel config's format and version; returns it. Raises on anything else."""
     if isinstance(config, (str, os.PathLike)):

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from .channel_config import FORMAT, VERSION, group_entries, model_identity, save_channel_config, signature_hash
+from .channel_config import (FORMAT, VERSION, group_entries, model_identity, save_channel_config,
+                             signature_hash, summarize)
 from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel, count_flops_params
@@ -47,19 +48,7 @@ class ShrinkResult:
 
     def summary(self) -> Dict[str, Any]:
         """Baseline vs LW-DNA FLOPs / params and the shrink time, for logs."""
-        c = self.channel_config
-        f, p = c['flops'], c['params']
-        return {
-            'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6),
-            'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
-            'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
-            f'{c["target"]["kind"]} target ratio (%)':
-                round(100 * c['target']['value'] / (f if c['target']['kind'] == 'flops' else p)['baseline'], 3),
-            'baseline params (M)': round(p['baseline'] / 1e6, 6),
-            'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
-            'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
-            'shrink time (s)': round(c['timings']['total_s'], 3),
-        }
+        return summarize(self.channel_config)
 
     def save(self, out_dir: str | os.PathLike, prefix: str = 'lwdna') -> Dict[str, str]:
         """Write ``{prefix}_channels.json``, ``{prefix}_report.md`` and ``{prefix}_channels.png``."""
@@ -110,8 +99,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
 
     t = time.perf_counter()
     divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in base_graph.groups]
-    widened_units = {g.index: _round_up(max(1, math.floor(cfg.width_mult * g.num_units + 0.5)), divisors[g.index])
-                     for g in base_graph.prunable_groups}
+    widened_units = _widened_units(base_graph, cfg.width_mult, divisors)
     widened = resize_groups(base_graph, widened_units, weights_set_later=generated_layer_names(base_graph))
     wide_graph = resized_graph(base_graph, widened, widened_units)
     wide_full = np.asarray([g.num_units for g in wide_graph.groups], dtype=np.float64)
@@ -193,8 +181,13 @@ def widen(model: nn.Module, example_inputs: Any, width_mult: float, forward_fn: 
     if not isinstance(width_mult, (int, float)) or width_mult < 1:
         raise ConfigError(f'width_mult must be >= 1, got {width_mult!r}')
     graph = build_channel_graph(model, example_inputs, forward_fn, ignored_layers)
-    return resize_groups(graph, {g.index: max(1, math.floor(width_mult * g.num_units + 0.5))
-                                 for g in graph.prunable_groups})
+    return resize_groups(graph, _widened_units(graph, width_mult))
+
+
+def _widened_units(graph: ChannelGraph, width_mult: float, divisors: Optional[List[int]] = None) -> Dict[int, int]:
+    """round(width_mult · units) per prunable group (at least 1), rounded up to its divisor."""
+    return {g.index: _round_up(max(1, math.floor(width_mult * g.num_units + 0.5)),
+                               divisors[g.index] if divisors else 1) for g in graph.prunable_groups}
 
 
 def _first_sample(inputs: Any) -> Any:

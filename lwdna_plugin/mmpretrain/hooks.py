@@ -13,7 +13,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from ..core.channel_config import save_channel_config
+from ..core.channel_config import save_channel_config, summarize
 from ..core.report import format_table, layer_widths, plot_widths
 from .checkpoint import META_KEY
 
@@ -38,7 +38,7 @@ class LWDNAHook(Hook):
         config = self.channel_config(runner)
         if config is None:
             return
-        summary = self.summary(config)
+        summary = summarize(config)
         runner.logger.info('LW-DNA summary:\n' + '\n'.join(f'  {k}: {v}' for k, v in summary.items()))
         runner.visualizer.add_scalars({f'lwdna/{k}': v for k, v in self.scalars(config).items()})
         self.write_files(runner, config)
@@ -57,7 +57,7 @@ class LWDNAHook(Hook):
         save_channel_config(config, path)
         rows = _rows(config, runner)
         with open(osp.join(runner.work_dir, REPORT_FILE), 'w') as f:
-            f.write('# LW-DNA channel report\n\n' + format_table(rows, self.summary(config)))
+            f.write('# LW-DNA channel report\n\n' + format_table(rows, summarize(config)))
         plot_widths(rows, osp.join(runner.work_dir, PLOT_FILE), title=f'LW-DNA {config["model"].get("name") or ""}')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -74,19 +74,10 @@ class LWDNAHook(Hook):
         config = self.channel_config(runner)
         if config is None:
             return
-        lines = [f'  {k}: {v}' for k, v in self.summary(config).items()]
+        lines = [f'  {k}: {v}' for k, v in summarize(config).items()]
         if self.accuracy is not None:
             lines.append(f'  LW-DNA top-1 accuracy (last validation): {self.accuracy:.2f}')
         runner.logger.info('LW-DNA result:\n' + '\n'.join(lines))
-
-    @staticmethod
-    def summary(config: Dict[str, Any]) -> Dict[str, Any]:
-        f, p = config['flops'], config['params']
-        return {'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6), 'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
-                'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
-                'baseline params (M)': round(p['baseline'] / 1e6, 6), 'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
-                'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
-                'shrink time (s)': round(config['timings']['total_s'], 3)}
 
     @staticmethod
     def scalars(config: Dict[str, Any]) -> Dict[str, float]:
