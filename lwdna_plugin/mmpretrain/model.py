@@ -66,7 +66,10 @@ def _shrink_on_dataloader(baseline: nn.Module, cfg: LWDNAConfig, dataloader_cfg:
                           "'LWDNARunner' (it passes the config's train_dataloader) or give scoring_dataloader")
     from mmengine.runner import Runner
 
-    loader = Runner.build_dataloader(copy.deepcopy(dataloader_cfg), seed=cfg.seed)
+    try:
+        loader = Runner.build_dataloader(copy.deepcopy(dataloader_cfg), seed=cfg.seed)
+    except (RuntimeError, OSError) as e:   # e.g. the dataset directory is missing
+        raise ConfigError(f'cannot load the training data to score the channels with: {e}') from e
     if len(loader) == 0:
         raise ConfigError('the train dataloader is empty: no batch to score the channels with')
     device = get_device()

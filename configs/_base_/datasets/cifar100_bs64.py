@@ -1,6 +1,7 @@
 # CIFAR-100 with mmpretrain's own dataset type: put the standard python version under
-# data/cifar100/cifar-100-python/ (train, test, meta). Standard augmentation (pad-4 random
-# crop, horizontal flip) and per-channel normalisation; batch 64 as in the paper.
+# data/cifar100/cifar-100-python/ (train, test, meta), or set download=True to let mmpretrain
+# fetch it (off by default: a missing directory is then a clear error). Standard augmentation
+# (pad-4 random crop, horizontal flip) and per-channel normalisation; batch 64 as in the paper.
 dataset_type = 'CIFAR100'
 data_root = 'data/cifar100'
 data_preprocessor = dict(num_classes=100, mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418],
@@ -12,10 +13,12 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='PackInputs')]
 train_dataloader = dict(batch_size=64, num_workers=2,
-                        dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+                        dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
+                                     pipeline=train_pipeline),
                         sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(batch_size=100, num_workers=2,
-                      dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline),
+                      dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
+                                   pipeline=test_pipeline),
                       sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_dataloader = val_dataloader
