@@ -1,0 +1,65 @@
+"""Models the benchmarks compare: a shipped baseline config and its LW-DNA versions."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lwdna_plugin import LWDNAConfig, shrink
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name: (config row under configs/baseline and configs/lwdna, input size)
+CASES: Dict[str, Tuple[str, int]] = {
+    'resnet50-in1k': ('resnet50_in1k', 224),
+    'regnetx400mf-cifar100': ('regnetx_400mf_cifar100', 32),
+    'mobilenetv2-tinyimagenet': ('mobilenet_v2_tinyimagenet', 64),
+}
+
+
+@dataclass
+class Case:
+    """``models``: 'baseline', 'lwdna' and 'lwdna_div8' (kept widths multiples of 8)."""
+
+    models: Dict[str, nn.Module]
+    input_shape: Tuple[int, ...]
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    scoring_data: str
+
+
+def digit_batches(size: int, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` real training batches of the embedded digits at ``size``×``size``."""
+    from lwdna_plugin.data import DigitsDataset
+
+    ds = DigitsDataset('train', size=size)
+    return [(ds.images[i * batch:(i + 1) * batch], ds.targets[i * batch:(i + 1) * batch]) for i in range(count)]
+
+
+def lwdna_settings(row: str) -> Dict:
+    """The ``lwdna`` block of ``configs/lwdna/<row>.py``."""
+    from mmengine.config import Config
+
+    return dict(Config.fromfile(os.path.join(ROOT, 'configs', 'lwdna', f'{row}.py')).model.lwdna)
+
+
+def build_case(name: str, scoring_batch: int = 16) -> Case:
+    """Baseline from ``configs/baseline/<row>.py``; LW-DNA by shrinking it with the LW-DNA
+    config's settings on embedded digits at the model's input size."""
+    import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin's backbones)
+    from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
+    from lwdna_plugin.mmpretrain.model import tensor_forward
+
+    row, size = CASES[name]
+    torch.manual_seed(0)
+    baseline = build_classifier_from_config(os.path.join(ROOT, 'configs', 'baseline', f'{row}.py'))
+    settings = lwdna_settings(row)
+    batches = digit_batches(size, scoring_batch, settings.get('num_batches', 2))
+    models = {'baseline': baseline}
+    for key, divisor in (('lwdna', 1), ('lwdna_div8', 8)):
+        cfg = LWDNAConfig.from_dict({**settings, 'channel_divisor': divisor})
+        models[key] = shrink(baseline, batches, F.cross_entropy, cfg, forward_fn=tensor_forward).model
+    return Case(models, (1, 3, size, size), tensor_forward, f'digits {size}x{size}')
