@@ -7,6 +7,7 @@ import copy
 import importlib.util
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from safetensors.torch import load_file
 
 from lwdna_plugin import ChannelConfigMismatchError, ConfigError
 from lwdna_plugin.core.channel_config import save_channel_config
-from lwdna_plugin.tracking import dimpnet50_kwargs, load_widths, resnet50_lwdna
+from lwdna_plugin.tracking import baseline_widths, dimpnet50_kwargs, load_widths, resnet50_lwdna, save_widths
 from lwdna_plugin.tracking.export import export_dimp_backbone, output_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ data_preprocessor = dict(num_classes={classes}, mean=[123.675, 116.28, 103.53], 
                          to_rgb=True)
 architecture = dict(
     type='ImageClassifier',
-    backbone=dict(type='ResNet', depth={depth}, num_stages=4, out_indices=(3, ), style='pytorch'),
+    backbone=dict(type='ResNet', depth={depth}, num_stages=4, out_indices=(3, ){backbone}),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes={classes}, in_channels={width},
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
@@ -46,9 +47,9 @@ LWDNA_MODEL = ("dict(type='LWDNAClassifier', architecture=architecture, lwdna=di
                "flops_target=0.9, rho=0.4, tau=0.45, num_batches=2, embedding_dim=2))")
 
 
-def write_config(path: Path, lwdna: bool, depth: int = 50, classes: int = 10) -> Path:
+def write_config(path: Path, lwdna: bool, depth: int = 50, classes: int = 10, backbone: str = '') -> Path:
     width = 2048 if depth == 50 else 512
-    path.write_text(CONFIG.format(classes=classes, depth=depth, width=width,
+    path.write_text(CONFIG.format(classes=classes, depth=depth, width=width, backbone=backbone,
                                   model=LWDNA_MODEL if lwdna else 'architecture'))
     return path
 
@@ -127,6 +128,7 @@ def lwdna(tmp_path_factory):
 def test_lwdna_export_loads_strictly_and_reproduces_the_stage_outputs(lwdna):
     paths, model = lwdna['paths'], lwdna['model']
     assert 'LW-DNA ResNet50 widths' in lwdna['log'] and 'wrote' in lwdna['log']
+    assert float(re.search(r'max relative error ([0-9.e+-]+)', lwdna['log']).group(1)) < 1e-5
     state_dict = torch.load(paths['pth'], map_location='cpu', weights_only=True)
     tensors = load_file(paths['safetensors'])
     assert state_dict.keys() == tensors.keys() and all(torch.equal(state_dict[k], tensors[k]) for k in state_dict)
@@ -137,8 +139,11 @@ def test_lwdna_export_loads_strictly_and_reproduces_the_stage_outputs(lwdna):
     widths = load_widths(paths['channels'])
     assert widths['source']['lwdna'] is True and widths['num_classes'] == 10
     assert widths['stem'] == model.backbone.conv1.out_channels
-    assert widths['layers']['layer3']['out'] == model.backbone.layer3[0].conv3.out_channels != 1024
-    assert len({tuple(b) for s in widths['layers'].values() for b in s['blocks']}) > 4
+    for name in STAGES:
+        stage = getattr(model.backbone, name)
+        assert widths['layers'][name] == {'out': stage[0].conv3.out_channels,
+                                          'blocks': [[b.conv1.out_channels, b.conv2.out_channels] for b in stage]}
+    assert widths['layers'] != baseline_widths()['layers']   # the shrink really differentiated the widths
 
     net = resnet50_lwdna(output_layers=list(STAGES), pretrained=paths['pth'], channel_config=paths['channels']).eval()
     x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -264,12 +269,23 @@ def test_dimpnet50_kwargs_travel_with_the_network(lwdna):
     assert dimpnet50_kwargs(widths)['clf_input_dim'] == 1021
     with pytest.raises(ConfigError, match='not a multiple of 4'):
         dimpnet50_kwargs(widths, clf_feat_blocks=1)
+    widths['layers']['layer3']['out'] = 1020
+    assert dimpnet50_kwargs(widths, clf_feat_blocks=1)['clf_input_dim'] == 1020
+
+
+def test_docs_show_every_kwarg_dimpnet50_gets(lwdna):
+    docs = (ROOT / 'docs' / 'tracking.md').read_text()
+    kwargs = dimpnet50_kwargs(lwdna['paths']['channels'], lwdna['paths']['pth'])
+    signature = re.search(r'\+ +(backbone_channels=None.*)\):', docs).group(1)
+    assert set(kwargs) - {'backbone_pretrained'} == {part.split('=')[0] for part in re.split(r', (?![^(]*\))', signature)}
+    assert all(name in docs for name in ('dimpnet50_kwargs', 'backbone_pretrained', 'load_network'))
 
 
 def test_backbone_bad_input(lwdna, tmp_path):
     paths = lwdna['paths']
+    save_widths(baseline_widths(num_classes=10), tmp_path / 'baseline_channels.json')
     with pytest.raises(ChannelConfigMismatchError, match='do not fit the channel config'):
-        resnet50_lwdna(pretrained=paths['pth'], channel_config=_baseline_path(tmp_path))
+        resnet50_lwdna(pretrained=paths['pth'], channel_config=tmp_path / 'baseline_channels.json')
     with pytest.raises(ConfigError, match='no weights to download'):
         resnet50_lwdna(pretrained=True)
     bad = load_widths(paths['channels'])
@@ -278,12 +294,6 @@ def test_backbone_bad_input(lwdna, tmp_path):
         resnet50_lwdna(channel_config=bad)
     with pytest.raises(ConfigError, match='not a ResNet channel-widths config'):
         resnet50_lwdna(channel_config={'format': 'lwdna-channel-config'})
-
-
-def _baseline_path(tmp_path):
-    from lwdna_plugin.tracking import baseline_widths, save_widths
-    save_widths(baseline_widths(num_classes=10), tmp_path / 'baseline_channels.json')
-    return tmp_path / 'baseline_channels.json'
 
 
 def test_export_bad_input(lwdna, tmp_path, capsys):
@@ -296,10 +306,14 @@ def test_export_bad_input(lwdna, tmp_path, capsys):
         assert phrase in capsys.readouterr().err
         assert not any(os.path.exists(p) or os.path.exists(p + '.tmp') for p in produced)
 
-    # not a ResNet50
-    r18 = write_config(tmp_path / 'r18.py', lwdna=False, depth=18)
-    build_and_save(r18, tmp_path / 'r18' / 'epoch_1.pth')
-    fails(r18, tmp_path / 'r18' / 'epoch_1.pth', 'not a torchvision-layout ResNet50 (depth=18')
+    # not a ResNet50, or not in pytracking's layout (the stride on the 1x1 conv, a stride-1 layer4)
+    for name, depth, backbone, phrase in [
+            ('r18', 18, '', 'not a torchvision-layout ResNet50 (depth=18'),
+            ('caffe', 50, ", style='caffe'", "style='caffe'"),
+            ('stride1', 50, ', strides=(1, 2, 2, 1)', 'layer4.0.conv2: stride=(1, 1) in the mmpretrain model, (2, 2)')]:
+        config = write_config(tmp_path / f'{name}.py', lwdna=False, depth=depth, backbone=backbone)
+        build_and_save(config, tmp_path / name / 'epoch_1.pth')
+        fails(config, tmp_path / name / 'epoch_1.pth', phrase)
 
     # a channel config that does not match the weights
     full = torch.load(lwdna['checkpoint'], map_location='cpu', weights_only=True)

@@ -74,9 +74,8 @@ class LWDNAResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(in_channels, widths['num_classes'])
 
-        step = 4
-        self._out_feature_strides = {'conv1': 2, 'layer1': 4}
-        for name, stride in zip(STAGES[1:], strides[1:]):
+        self._out_feature_strides, step = {'conv1': 2}, 4   # (the max-pool halves conv1's output)
+        for name, stride in zip(STAGES, strides):
             step *= stride
             self._out_feature_strides[name] = step
         self._out_feature_channels = {'conv1': widths['stem'], **{name: stages[name]['out'] for name in STAGES}}
@@ -105,12 +104,8 @@ class LWDNAResNet(nn.Module):
         """An ``OrderedDict`` of the requested layers (in network order); stops after the last
         one. ``['default']`` returns the logits tensor."""
         layers = self.output_layers if output_layers is None else _check_output_layers(output_layers)
-        if layers == ['default']:
-            layers = ['fc']
-            logits_only = True
-        else:
-            logits_only = False
-        wanted, outputs = set(layers), OrderedDict()
+        logits_only = layers == ['default']
+        wanted, outputs = {'fc'} if logits_only else set(layers), OrderedDict()
 
         def keep(name: str, value: torch.Tensor) -> bool:
             if name in wanted:
