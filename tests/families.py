@@ -59,4 +59,11 @@ FAMILIES = {
     'timm-densenet121': (lambda: _timm('densenet121'), None, 'digits', F.cross_entropy),
     'basicsr-edsr': (lambda: _basicsr('EDSR'), None, 'sr', F.l1_loss),
     'basicsr-msrresnet': (lambda: _basicsr('MSRResNet'), None, 'sr', F.l1_loss),
+    # the plugin's ImageNet / Tiny-ImageNet backbones, and timm's MnasNet through mmpretrain's TIMMBackbone
+    'plugin-mobilenetv1': (lambda: _mm(dict(type='MobileNetV1', widen_factor=0.5), 512), MM_FORWARD, 'digits',
+                           F.cross_entropy),
+    'plugin-mobilenetv3hh-small': (lambda: _mm(dict(type='MobileNetV3HH', arch='small'), 576), MM_FORWARD, 'digits',
+                                   F.cross_entropy),
+    'mmpretrain-timm-mnasnet': (lambda: _mm(dict(type='TIMMBackbone', model_name='mnasnet_050'), 1280), MM_FORWARD,
+                                'digits', F.cross_entropy),
 }

@@ -1,6 +1,7 @@
 """mmpretrain adapter. Importing it registers, in mmpretrain's / mmengine's registries:
 ``LWDNAClassifier``, ``KDClassifier`` and the ``RegNetCIFAR`` backbone (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
-embedded ``DigitsClassification`` dataset (DATASETS)."""
+embedded ``DigitsClassification`` dataset and ``TinyImageNet`` (DATASETS); the ImageNet /
+Tiny-ImageNet backbones ``MobileNetV1``, ``MobileNetV2HH``, ``MobileNetV3HH`` (MODELS)."""
 from .backbones import RegNetCIFAR
 from .checkpoint import allow_mmengine_checkpoint_types, channel_config_from_checkpoint
 from .datasets import DigitsClassification
@@ -8,9 +9,10 @@ from .distill import KDClassifier, kd_loss
 from .hooks import LWDNAHook
 from .model import LWDNAClassifier
 from .runner import LWDNARunner
+from .tiny_imagenet import TinyImageNet
 
 allow_mmengine_checkpoint_types()
 
 __all__ = ['RegNetCIFAR', 'LWDNAClassifier', 'KDClassifier', 'kd_loss', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification',
-           'channel_config_from_checkpoint',
+           'TinyImageNet', 'channel_config_from_checkpoint',
            'allow_mmengine_checkpoint_types']

@@ -1,0 +1,12 @@
+# Table 1, Tiny-ImageNet MnasNet LW-DNA (paper: 0.0250 GFLOPs = 92.25 % of the baseline,
+# 1.258 M params, 46.85 % top-1 error with KD).
+# Widen x2, score on 2 batches, keep 92.25 % of the baseline FLOPs,
+# train from scratch with the baseline's protocol.
+_base_ = ['../baseline/mnasnet_tinyimagenet.py']
+runner_type = 'LWDNARunner'
+model = dict(
+    _delete_=True,
+    type='LWDNAClassifier',
+    architecture={{_base_.model}},
+    lwdna=dict(width_mult=2.0, flops_target=0.9225, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))
+work_dir = './work_dirs/mnasnet_tinyimagenet_lwdna'
