@@ -59,6 +59,16 @@ FAMILIES = {
     'timm-densenet121': (lambda: _timm('densenet121'), None, 'digits', F.cross_entropy),
     'basicsr-edsr': (lambda: _basicsr('EDSR'), None, 'sr', F.l1_loss),
     'basicsr-msrresnet': (lambda: _basicsr('MSRResNet'), None, 'sr', F.l1_loss),
+    # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
+    'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(
+        w0=16, wa=16.0, wm=1.6, group_w=8, depth=5, bot_mul=1.0, se_ratio=0.25)), 64), MM_FORWARD, 'digits',
+        F.cross_entropy),
+    'plugin-resnet20-cifar': (lambda: _mm(dict(type='ResNetCIFAR', depth=20), 64), MM_FORWARD, 'digits',
+                              F.cross_entropy),
+    'plugin-densenet-cifar': (lambda: _mm(dict(type='DenseNetCIFAR', depth=13, growth_rate=8, compression=0.5), 46),
+                              MM_FORWARD, 'digits', F.cross_entropy),
+    'plugin-efficientnet-cifar': (lambda: _mm(dict(type='EfficientNetCIFAR', widen_factor=0.25), 320), MM_FORWARD,
+                                  'digits', F.cross_entropy),
     # the plugin's ImageNet / Tiny-ImageNet backbones, and timm's MnasNet through mmpretrain's TIMMBackbone
     'plugin-mobilenetv1': (lambda: _mm(dict(type='MobileNetV1', widen_factor=0.5), 512), MM_FORWARD, 'digits',
                            F.cross_entropy),

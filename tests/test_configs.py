@@ -17,6 +17,13 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 # baseline config -> (input size, paper GFLOPs, paper params M, paper LW-DNA GFLOPs)
 TABLE1 = {
     'baseline/regnetx_400mf_cifar100.py': (32, 0.4698, 4.810, 0.4610),
+    'baseline/regnety_200mf_cifar100.py': (32, 0.2259, 2.831, 0.2095),
+    'baseline/regnety_400mf_cifar100.py': (32, 0.4585, 3.947, 0.4468),
+    'baseline/regnetx_200mf_cifar100.py': (32, 0.2255, 2.353, 0.2075),
+    'baseline/efficientnet_b0_cifar100.py': (32, 0.4161, 4.136, 0.3850),
+    'baseline/densenet40_cifar100.py': (32, 0.2901, 1.100, 0.2638),
+    'baseline/densenet40_cifar10.py': (32, 0.2901, 1.059, 0.2632),
+    'baseline/resnet56_cifar10.py': (32, 0.1274, 0.856, 0.1262),
     'baseline/resnet50_in1k.py': (224, 4.1177, 25.557, 3.7307),
     'baseline/regnetx_4.0gf_in1k.py': (224, 4.0005, 22.118, 3.8199),
     'baseline/mobilenet_v3_small_in1k.py': (224, 0.0612, 3.108, 0.0605),

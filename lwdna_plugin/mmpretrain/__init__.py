@@ -1,5 +1,6 @@
 """mmpretrain adapter. Importing it registers, in mmpretrain's / mmengine's registries:
-``LWDNAClassifier``, ``KDClassifier`` and the ``RegNetCIFAR`` backbone (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
+``LWDNAClassifier``, ``KDClassifier`` and the CIFAR backbones ``RegNetCIFAR``, ``ResNetCIFAR``,
+``DenseNetCIFAR``, ``EfficientNetCIFAR`` (MODELS), ``LWDNAHook`` (HOOKS), ``LWDNARunner`` (RUNNERS) and the
 embedded ``DigitsClassification`` dataset and ``TinyImageNet`` (DATASETS); the ImageNet /
 Tiny-ImageNet backbones ``MobileNetV1``, ``MobileNetV2HH``, ``MobileNetV3HH`` (MODELS)."""
 from .backbones import RegNetCIFAR

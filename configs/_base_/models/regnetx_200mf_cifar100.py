@@ -1,0 +1,7 @@
+# RegNetX-200MF, CIFAR variant (stride-1 3x3 stem, stride 1 in the first two stages), 100 classes.
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='RegNetCIFAR', arch='regnetx_200mf'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=100, in_channels=368,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, 5)))

@@ -1,0 +1,12 @@
+# Table 1, CIFAR10 DenseNet40 "Baseline KD" (paper: 4.88 % top-1 error): the trained
+# baseline teaches a fresh baseline with 0.4 * KD(T=4) + 0.6 * CE.
+_base_ = ['./densenet40_cifar10.py']
+model = dict(
+    _delete_=True,
+    type='KDClassifier',
+    student={{_base_.model}},
+    teacher=dict(config='configs/baseline/densenet40_cifar10.py',
+                 checkpoint='work_dirs/densenet40_cifar10_baseline/epoch_300.pth'),
+    alpha=0.4,
+    temperature=4.0)
+work_dir = './work_dirs/densenet40_cifar10_baseline_kd'

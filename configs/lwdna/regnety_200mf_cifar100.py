@@ -1,0 +1,11 @@
+# Table 1, CIFAR100 RegNetY-200MF LW-DNA (paper: 0.2095 GFLOPs = 92.74 % of the baseline,
+# 1.524 M params, 19.87 % top-1 error with KD). Widen x2, score on 2 batches, keep 92.74 %
+# of the baseline FLOPs, train from scratch with the baseline's protocol.
+_base_ = ['../baseline/regnety_200mf_cifar100.py']
+runner_type = 'LWDNARunner'
+model = dict(
+    _delete_=True,
+    type='LWDNAClassifier',
+    architecture={{_base_.model}},
+    lwdna=dict(width_mult=2.0, flops_target=0.9274, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))
+work_dir = './work_dirs/regnety_200mf_cifar100_lwdna'

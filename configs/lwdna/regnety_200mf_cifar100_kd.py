@@ -1,0 +1,11 @@
+# Table 1, CIFAR100 RegNetY-200MF LW-DNA with the paper's KD (teacher: the trained baseline).
+_base_ = ['./regnety_200mf_cifar100.py']
+model = dict(
+    _delete_=True,
+    type='KDClassifier',
+    student={{_base_.model}},
+    teacher=dict(config='configs/baseline/regnety_200mf_cifar100.py',
+                 checkpoint='work_dirs/regnety_200mf_cifar100_baseline/epoch_300.pth'),
+    alpha=0.4,
+    temperature=4.0)
+work_dir = './work_dirs/regnety_200mf_cifar100_lwdna_kd'

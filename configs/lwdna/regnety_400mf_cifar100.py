@@ -1,0 +1,11 @@
+# Table 1, CIFAR100 RegNetY-400MF LW-DNA (paper: 0.4468 GFLOPs = 97.45 % of the baseline,
+# 2.466 M params, 18.65 % top-1 error with KD). Widen x2, score on 2 batches, keep 97.45 %
+# of the baseline FLOPs, train from scratch with the baseline's protocol.
+_base_ = ['../baseline/regnety_400mf_cifar100.py']
+runner_type = 'LWDNARunner'
+model = dict(
+    _delete_=True,
+    type='LWDNAClassifier',
+    architecture={{_base_.model}},
+    lwdna=dict(width_mult=2.0, flops_target=0.9745, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))
+work_dir = './work_dirs/regnety_400mf_cifar100_lwdna'
