@@ -1,0 +1,66 @@
+"""``LWDNANet`` (in basicsr's ``ARCH_REGISTRY``): a basicsr arch rebuilt with the widths of a
+saved LW-DNA channel config. basicsr builds ``network_g`` for training, for the EMA copy, for
+resumed runs and for ``test.py``-style inference; all of them get the same architecture:
+
+.. code-block:: yaml
+
+    network_g:
+      type: LWDNANet
+      channel_config: experiments/NAME/lwdna_channels.json
+      # base: {type: EDSR, ...}   # optional: the config records the baseline's network_g
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Dict, Optional, Union
+
+import torch.nn as nn
+from basicsr.archs.arch_util import default_init_weights
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from ..core import apply_channel_config, validate_channel_config
+from ..core.errors import ChannelConfigMismatchError, ConfigError
+
+# How basicsr archs initialise themselves in their constructors, re-applied to the LW-DNA copy
+# (resized layers are created with PyTorch's default initialisation). Archs with an
+# ``init_weights()`` method (ours) initialise themselves.
+PYTORCH_DEFAULT_INIT = ('EDSR', 'DnCNN')
+BASICSR_SCALED_KAIMING = {'MSRResNet': 0.1}   # default_init_weights(every conv, scale)
+
+
+@ARCH_REGISTRY.register()
+def LWDNANet(channel_config: Union[str, os.PathLike, Dict[str, Any]],
+             base: Optional[Dict[str, Any]] = None) -> nn.Module:
+    """The ``base`` arch (basicsr ``network_g`` options; default: the one recorded in the
+    channel config) with the LW-DNA widths of ``channel_config`` (a dict or a JSON path),
+    freshly initialised the way the arch initialises itself. Raises
+    :class:`ChannelConfigMismatchError` when the config was made for another network."""
+    config = validate_channel_config(channel_config)
+    if base is None:
+        builder = (config.get('model') or {}).get('builder') or {}
+        if builder.get('zoo') != 'basicsr':
+            raise ChannelConfigMismatchError(
+                'this channel config was not made from a basicsr network (builder: '
+                f'{builder or "none"}); give the baseline network_g as LWDNANet\'s base')
+        base = builder['network_g']
+    base = copy.deepcopy(dict(base))
+    arch = base.pop('type', None)
+    if arch is None or arch == 'LWDNANet':
+        raise ConfigError(f'LWDNANet needs the baseline arch options as base (with a type), got {arch!r}')
+    baseline = ARCH_REGISTRY.get(arch)(**base)
+    model = apply_channel_config(baseline, config)
+    initialise(model, arch)
+    return model
+
+
+def initialise(model: nn.Module, arch: str) -> None:
+    """Initialise ``model`` (an LW-DNA copy of ``arch``) as ``arch``'s constructor would."""
+    if hasattr(model, 'init_weights'):
+        model.init_weights()
+    elif arch in BASICSR_SCALED_KAIMING:
+        default_init_weights([model], BASICSR_SCALED_KAIMING[arch])
+    elif arch not in PYTORCH_DEFAULT_INIT:
+        get_root_logger().warning(f'LW-DNA: no known initialisation for {arch}; its resized layers keep '
+                                  "PyTorch's default initialisation")

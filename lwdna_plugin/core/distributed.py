@@ -1,0 +1,50 @@
+"""torch.distributed helpers shared by the zoo adapters: one channel config for every rank,
+and a gloo process group where torchrun runs on a machine without CUDA."""
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from .errors import LWDNAError
+
+T = TypeVar('T')
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def shared_decision(decide: Callable[[], T]) -> T:
+    """Run ``decide()`` on rank 0 only and give every rank its result (e.g. the channel config,
+    before DDP wraps the model). If rank 0 fails, every rank raises: an :class:`LWDNAError` as
+    itself, anything else as a ``RuntimeError`` naming it; no rank is left waiting."""
+    if not is_distributed():
+        return decide()
+    box = [None]
+    failure = None
+    if dist.get_rank() == 0:
+        try:
+            box = [(decide(), None)]
+        except Exception as e:  # broadcast the failure, then re-raise it on rank 0
+            failure = e
+            shared = e if isinstance(e, LWDNAError) else RuntimeError(f'rank 0 failed: {type(e).__name__}: {e}')
+            box = [(None, shared)]
+    dist.broadcast_object_list(box, src=0)
+    if failure is not None:
+        raise failure
+    result, error = box[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def init_cpu_process_group() -> bool:
+    """Under torchrun (``RANK`` etc. in the environment) on a machine without CUDA, start the
+    gloo process group (the zoos' launchers call ``torch.cuda.set_device`` and default to NCCL).
+    Returns True if a process group is initialised afterwards."""
+    if not dist.is_initialized() and not torch.cuda.is_available():
+        dist.init_process_group(backend='gloo')
+    return dist.is_initialized()
