@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine import dist
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
 from ..core import ConfigError, LWDNAConfig, apply_channel_config, load_channel_config, shrink
+from ..core.distributed import shared_decision
+from ..core.logs import engine_logs_to
 
 ATTR = 'lwdna_channel_config'
 
@@ -51,7 +51,7 @@ def LWDNAClassifier(architecture: Dict[str, Any], lwdna: Dict[str, Any], channel
             else json.loads(json.dumps(channel_config))
         source = 'saved'
     else:
-        config = _shared_decision(lambda: _shrink_on_dataloader(baseline, cfg, scoring_dataloader))
+        config = shared_decision(lambda: _shrink_on_dataloader(baseline, cfg, scoring_dataloader))
         source = 'found'
     model = apply_channel_config(baseline, config, forward_fn=tensor_forward)
     setattr(model, ATTR, config)
@@ -74,26 +74,14 @@ def _shrink_on_dataloader(baseline: nn.Module, cfg: LWDNAConfig, dataloader_cfg:
         raise ConfigError('the train dataloader is empty: no batch to score the channels with')
     device = get_device()
     model = baseline.to(device)
-    handler, engine_logger = _ToMMLogger(), logging.getLogger('lwdna_plugin')
-    level = engine_logger.level
-    engine_logger.addHandler(handler)
-    engine_logger.setLevel(logging.INFO)
     try:
-        result = shrink(model, _scoring_batches(model, loader), _classifier_loss(model), cfg,
-                        forward_fn=tensor_forward, model_name=type(model.backbone).__name__,
-                        builder={'zoo': 'mmpretrain'})
+        with engine_logs_to(lambda level, message: print_log(f'LW-DNA: {message}', logger='current', level=level)):
+            result = shrink(model, _scoring_batches(model, loader), _classifier_loss(model), cfg,
+                            forward_fn=tensor_forward, model_name=type(model.backbone).__name__,
+                            builder={'zoo': 'mmpretrain'})
     finally:
-        engine_logger.removeHandler(handler)
-        engine_logger.setLevel(level)
         baseline.to('cpu')
     return result.channel_config
-
-
-class _ToMMLogger(logging.Handler):
-    """Forward the engine's progress messages to mmengine's current logger."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print_log(f'LW-DNA: {record.getMessage()}', logger='current', level=record.levelno)
 
 
 def _scoring_batches(model: nn.Module, loader) -> Iterator[Tuple[torch.Tensor, Any]]:
@@ -109,15 +97,6 @@ def _classifier_loss(model: nn.Module):
     def loss(cls_score: torch.Tensor, data_samples) -> torch.Tensor:
         return head._get_loss(cls_score, data_samples)['loss']
     return loss
-
-
-def _shared_decision(decide):
-    """Rank 0 decides, every rank gets the same channel config (before DDP wraps the model)."""
-    if not dist.is_distributed():
-        return decide()
-    box = [decide() if dist.get_rank() == 0 else None]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _without_pretrained(cfg: Any) -> Any:

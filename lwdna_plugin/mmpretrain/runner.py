@@ -7,12 +7,12 @@ import os.path as osp
 from typing import Any, Dict, Optional
 
 import torch
-import torch.distributed as torch_dist
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from ..core import ChannelConfigMismatchError, load_channel_config
+from ..core.distributed import init_cpu_process_group
 from .checkpoint import channel_config_from_checkpoint
 from .hooks import CHANNELS_FILE, LWDNAHook
 from .model import ATTR
@@ -21,8 +21,8 @@ from .model import ATTR
 def init_cpu_distributed(launcher: str) -> None:
     """torchrun on a machine without CUDA: start the gloo process group ourselves, because
     mmengine's pytorch launcher always calls ``torch.cuda.set_device``."""
-    if launcher == 'pytorch' and not torch.cuda.is_available() and not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo')
+    if launcher == 'pytorch':
+        init_cpu_process_group()
 
 
 def cpu_model_wrapper_cfg(launcher: str, model_wrapper_cfg: Optional[Dict[str, Any]],
