@@ -22,16 +22,20 @@ def test_resnet50_counts_match_the_paper():
     assert params == 25_557_032
 
 
-def test_same_convention_as_mmengine_flop_analyzer():
-    """mmengine's FlopAnalyzer with handlers for add_ and max_pool2d (ENVIRONMENT.md)."""
+@pytest.mark.parametrize('name', ['resnet18', 'mobilenetv3_large_100'])
+def test_same_convention_as_mmengine_flop_analyzer(name):
+    """mmengine's FlopAnalyzer with ReLU / hard-swish / hard-sigmoid counted one per element
+    and pooling not counted gives the same total."""
     from mmengine.analysis import FlopAnalyzer
     from mmengine.analysis.jit_handles import elementwise_flop_counter
 
-    model = timm.create_model('resnet18', num_classes=10).eval()
+    model = timm.create_model(name, num_classes=10).eval()
     x = torch.randn(1, 3, 64, 64)
     analyzer = FlopAnalyzer(model, (x,))
-    analyzer.set_op_handle(**{'aten::add_': elementwise_flop_counter(0, 1),
-                              'aten::max_pool2d': elementwise_flop_counter(1, 0)})
+    per_element = elementwise_flop_counter(0, 1)
+    analyzer.set_op_handle(**{f'aten::{op}': per_element for op in ('relu', 'relu_', 'hardswish', 'hardswish_',
+                                                                    'hardsigmoid', 'hardsigmoid_')},
+                           **{'aten::adaptive_avg_pool2d': lambda inputs, outputs: 0})
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     assert count_flops_params(model, inputs=x)[0] == analyzer.total()
 

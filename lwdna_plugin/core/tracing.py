@@ -25,7 +25,6 @@ class OpRecord:
     module_obj: Optional[nn.Module]
     in_shapes: Tuple[Tuple[int, ...], ...]
     out_shape: Tuple[int, ...]
-    same_shape_operands: bool      # two tensor operands of equal shape (residual add)
 
 
 class _Recorder(TorchFunctionMode):
@@ -43,12 +42,11 @@ class _Recorder(TorchFunctionMode):
         if outs:
             tensors = [a for a in tree_flatten((args, kwargs or {}))[0] if isinstance(a, torch.Tensor)]
             shapes = tuple(tuple(t.shape) for t in tensors)
-            same = len(tensors) >= 2 and tensors[0].shape == tensors[1].shape and tensors[0].dim() >= 3
             mod_name, mod = self.stack[-1] if self.stack else ('', None)
             for t in outs:
                 if t.grad_fn not in self.records:
                     self.records[t.grad_fn] = OpRecord(name.strip('_') if name.startswith('__') else name,
-                                                       mod_name, mod, shapes, tuple(t.shape), same)
+                                                       mod_name, mod, shapes, tuple(t.shape))
         return out
 
 
