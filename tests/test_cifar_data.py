@@ -1,7 +1,8 @@
 """The CIFAR configs read the standard CIFAR python files with mmpretrain's own dataset types.
 
-The files are written here in the official format (pickled dicts with ``data`` as N×3072 uint8
-rows and ``labels`` / ``fine_labels``, plus the meta file). mmpretrain also checks the official
+The files are written here in the official layouts (``cifar-100-python/{train,test,meta}``,
+``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``: pickled dicts with ``data``
+as N×3072 uint8 rows and ``fine_labels`` / ``labels``). mmpretrain also checks the official
 archives' md5 sums, which files written by a test cannot have: the test points those sums at
 the written files, so the integrity check still runs on them.
 """
@@ -13,9 +14,11 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 import lwdna_plugin  # noqa: F401  (registers the plugin)
@@ -25,36 +28,59 @@ sys.path.insert(0, str(ROOT / 'tools'))
 from train import build_runner  # noqa: E402
 
 
+CIFAR10_TRAIN_FILES = [f'data_batch_{i}' for i in range(1, 6)]
+CIFAR10_CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*_cifar10*.py')
+                         if '_base_' not in p.parts and 'cifar100' not in p.name)
+
+
 def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def write_cifar100(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
-    """``root/cifar-100-python/{train,test,meta}`` in the official layout."""
-    folder = root / 'cifar-100-python'
+def write_cifar(folder: Path, batches: Dict[str, int], label_key: str, meta_name: str, meta: dict,
+                seed: int = 0) -> Path:
+    """Batch files ``{name: images}`` and the meta file in the official python format."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    for name, n in (('train', n_train), ('test', n_test)):
-        fine = rng.integers(0, 100, n).tolist()
-        entry = {'filenames': [f'img_{i}.png' for i in range(n)], 'batch_label': f'{name} batch',
-                 'fine_labels': fine, 'coarse_labels': [f // 5 for f in fine],
+    classes = len(next(iter(meta.values())))
+    for name, n in batches.items():
+        labels = rng.integers(0, classes, n).tolist()
+        entry = {'filenames': [f'{name}_{i}.png' for i in range(n)], 'batch_label': name, label_key: labels,
                  'data': rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)}
+        if label_key == 'fine_labels':
+            entry['coarse_labels'] = [f // 5 for f in labels]
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
-    meta = {'fine_label_names': [f'class_{i}' for i in range(100)],
-            'coarse_label_names': [f'super_{i}' for i in range(20)]}
-    (folder / 'meta').write_bytes(pickle.dumps(meta, protocol=2))
+    (folder / meta_name).write_bytes(pickle.dumps(meta, protocol=2))
     return folder
+
+
+def trust_written_files(monkeypatch, dataset_cls, folder: Path, train: List[str], test: List[str]) -> None:
+    """Point the dataset type's md5 sums at the written files (its integrity check still runs)."""
+    monkeypatch.setattr(dataset_cls, 'train_list', [[f, _md5(folder / f)] for f in train])
+    monkeypatch.setattr(dataset_cls, 'test_list', [[f, _md5(folder / f)] for f in test])
+    monkeypatch.setattr(dataset_cls, 'meta', {**dataset_cls.meta, 'md5': _md5(folder / dataset_cls.meta['filename'])})
 
 
 @pytest.fixture
 def cifar100_root(tmp_path, monkeypatch):
     from mmpretrain.datasets import CIFAR100
 
-    folder = write_cifar100(tmp_path / 'cifar100', n_train=128, n_test=50)
-    monkeypatch.setattr(CIFAR100, 'train_list', [['train', _md5(folder / 'train')]])
-    monkeypatch.setattr(CIFAR100, 'test_list', [['test', _md5(folder / 'test')]])
-    monkeypatch.setattr(CIFAR100, 'meta', {**CIFAR100.meta, 'md5': _md5(folder / 'meta')})
+    folder = write_cifar(tmp_path / 'cifar100' / 'cifar-100-python', {'train': 128, 'test': 50}, 'fine_labels',
+                         'meta', {'fine_label_names': [f'class_{i}' for i in range(100)],
+                                  'coarse_label_names': [f'super_{i}' for i in range(20)]})
+    trust_written_files(monkeypatch, CIFAR100, folder, ['train'], ['test'])
     return folder.parent
+
+
+@pytest.fixture
+def cifar10_root(tmp_path, monkeypatch):
+    from mmpretrain.datasets import CIFAR10
+
+    batches = {**{f: 16 for f in CIFAR10_TRAIN_FILES}, 'test_batch': 20}
+    folder = write_cifar(tmp_path / 'cifar10' / 'cifar-10-batches-py', batches, 'labels', 'batches.meta',
+                         {'label_names': [f'class_{i}' for i in range(10)]})
+    trust_written_files(monkeypatch, CIFAR10, folder, CIFAR10_TRAIN_FILES, ['test_batch'])
+    return folder
 
 
 def _point_at(cfg: Config, data_root: Path, work_dir: Path) -> Config:
@@ -94,3 +120,46 @@ def test_missing_cifar_directory_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and 'Cannot find CIFAR100 dataset' in log, log[-2000:]
     assert 'Traceback' not in log and 'Epoch(train)' not in log
     assert (tmp_path / 'keep.txt').read_text() == 'earlier results'
+
+
+def test_cifar10_configs_use_mmpretrain_cifar10():
+    assert len(CIFAR10_CONFIGS) == 8   # DenseNet40 and ResNet56: baseline, baseline KD, LW-DNA, LW-DNA KD
+    for path in CIFAR10_CONFIGS:
+        cfg = Config.fromfile(path)
+        for loader, split in (('train_dataloader', 'train'), ('val_dataloader', 'test'), ('test_dataloader', 'test')):
+            dataset = cfg[loader].dataset
+            assert (dataset.type, dataset.data_root, dataset.split) == ('CIFAR10', 'data/cifar10', split), path
+        assert cfg.data_preprocessor.num_classes == 10 and cfg.train_dataloader.batch_size == 64
+
+
+def test_resnet56_cifar10_baseline_trains_on_cifar10_files(cifar10_root):
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(ROOT / 'configs/baseline/resnet56_cifar10.py')
+    init_default_scope(cfg.default_scope)
+    cfg.train_dataloader.dataset.data_root = str(cifar10_root.parent)
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.batch_size = 16   # one optimisation step on a smaller batch keeps the test fast
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    dataset = loader.dataset
+    assert type(dataset).__name__ == 'CIFAR10' and len(dataset) == 5 * 16
+    assert len(dataset.metainfo['classes']) == 10
+    written = pickle.loads((cifar10_root / 'data_batch_2').read_bytes())
+    info = dataset.get_data_info(16 + 3)                    # 4th image of the second batch file
+    assert info['gt_label'] == written['labels'][3]
+    assert np.array_equal(info['img'], written['data'][3].reshape(3, 32, 32).transpose(1, 2, 0))
+
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    batch = next(iter(loader))
+    data = model.data_preprocessor(batch, True)
+    assert data['inputs'].shape == (16, 3, 32, 32)
+    fc_before = model.head.fc.weight.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    loss = model(**data, mode='loss')['loss']
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and model.head.fc.weight.shape == (10, 64)
+    assert not torch.equal(model.head.fc.weight, fc_before)
