@@ -93,7 +93,8 @@ def build_sr(out: str, scale: int) -> Dict[str, int]:
     counts = {}
     for split, names in (('train', RGB_TRAIN), ('val', RGB_VAL)):
         hr_dir, lr_dir = osp.join(out, split, 'HR'), osp.join(out, split, 'LR')
-        os.makedirs(hr_dir), os.makedirs(lr_dir)
+        os.makedirs(hr_dir)
+        os.makedirs(lr_dir)
         n = 0
         for name in names:
             hr = load_photo(name)

@@ -1,10 +1,11 @@
 """The denoising networks of the paper's Table 2 that basicsr lacks, registered in
 ``ARCH_REGISTRY``: ``DnCNN`` and ``RestorationUNet``.
 
-Sizes (see docs/basicsr.md): with the defaults, DnCNN has 557,057 parameters and 9.110 G
-multiply-adds on a 1×128×128 image (Table 2: 0.56 M, 9.10 G); RestorationUNet has 7,759,521
-parameters and 3.414 G multiply-adds on 1×128×128 (Table 2: 7.76 M, 3.41 G). 128×128 is the
-input size the authors' code reports FLOPs at (``--input_dim 128``).
+Sizes (see docs/basicsr.md; FLOPs in the convention of ``lwdna_plugin.core.flops``): with the
+defaults, DnCNN has 557,057 parameters and 9.127 GFLOPs on a 1×128×128 image (Table 2: 0.56 M,
+9.10 G); RestorationUNet has 7,759,521 parameters and 3.417 GFLOPs on 1×128×128 (Table 2:
+7.76 M, 3.41 G). 128×128 is the input size the authors' code reports FLOPs at
+(``--input_dim 128``).
 """
 from __future__ import annotations
 

@@ -37,6 +37,8 @@ def LWDNANet(channel_config: Union[str, os.PathLike, Dict[str, Any]],
     channel config) with the LW-DNA widths of ``channel_config`` (a dict or a JSON path),
     freshly initialised the way the arch initialises itself. Raises
     :class:`ChannelConfigMismatchError` when the config was made for another network."""
+    if isinstance(channel_config, (str, os.PathLike)) and not os.path.isfile(channel_config):
+        raise ChannelConfigMismatchError(f'channel config {str(channel_config)!r} does not exist')
     config = validate_channel_config(channel_config)
     if base is None:
         builder = (config.get('model') or {}).get('builder') or {}

@@ -59,7 +59,6 @@ def _run(module, pipeline, root_path: str) -> int:
 def _patched(module) -> Iterator[None]:
     import basicsr.utils.options as options
 
-    saved = [(options, 'init_dist', options.init_dist), (module, 'parse_options', module.parse_options)]
     original_init_dist, original_parse = options.init_dist, module.parse_options
 
     def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
@@ -72,10 +71,12 @@ def _patched(module) -> Iterator[None]:
         check_options(opt)
         return opt, args
 
-    options.init_dist, module.parse_options = init_dist, parse_options
-    if hasattr(module, 'load_resume_state'):
-        saved.append((module, 'load_resume_state', module.load_resume_state))
-        module.load_resume_state = load_resume_state
+    replaced = [(options, 'init_dist', init_dist), (module, 'parse_options', parse_options)]
+    if hasattr(module, 'load_resume_state'):   # basicsr.train only
+        replaced.append((module, 'load_resume_state', load_resume_state))
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in replaced]
+    for owner, name, value in replaced:
+        setattr(owner, name, value)
     try:
         yield
     finally:
