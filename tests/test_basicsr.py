@@ -29,7 +29,8 @@ from basicsr.utils.options import ordered_yaml  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs' / 'basicsr'
 EDSR_DEMO, DNCNN_DEMO = CONFIGS / 'lwdna' / 'demo_edsr_x4.yml', CONFIGS / 'lwdna' / 'demo_dncnn_sigma70.yml'
-SHORT = ['logger:print_freq=4', 'logger:save_checkpoint_freq=4', 'val:val_freq=8', 'datasets:train:batch_size_per_gpu=4']
+SHORT = ['logger:print_freq=4', 'logger:save_checkpoint_freq=4', 'val:val_freq=8',
+         'datasets:train:batch_size_per_gpu=4']
 
 
 def load_options(path: Path) -> dict:

@@ -131,7 +131,8 @@ def build_denoise(out: str) -> Dict[str, int]:
                 continue
             for top in sub_image_origins(img.shape[0], SUB_SIZE, SUB_STEP):
                 for left in sub_image_origins(img.shape[1], SUB_SIZE, SUB_STEP):
-                    save(img[top:top + SUB_SIZE, left:left + SUB_SIZE], osp.join(folder, f'{name}_s{top:04d}_{left:04d}.png'))
+                    stem = f'{name}_s{top:04d}_{left:04d}.png'
+                    save(img[top:top + SUB_SIZE, left:left + SUB_SIZE], osp.join(folder, stem))
                     n += 1
         counts[split] = n
     return counts
