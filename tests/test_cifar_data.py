@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,14 +111,16 @@ def test_lwdna_regnetx_400mf_cifar100_trains_on_cifar_files(cifar100_root, tmp_p
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
 
 
-def test_missing_cifar_directory_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize('config', ['configs/lwdna/regnetx_400mf_cifar100.py',
+                                    'configs/baseline/resnet56_cifar10.py'])
+def test_missing_cifar_directory_is_a_clear_error(config, tmp_path):
     (tmp_path / 'keep.txt').write_text('earlier results')
-    proc = subprocess.run([sys.executable, 'tools/train.py', 'configs/lwdna/regnetx_400mf_cifar100.py',
+    proc = subprocess.run([sys.executable, 'tools/train.py', config,
                            '--work-dir', str(tmp_path), '--cfg-options',
                            f'train_dataloader.dataset.data_root={tmp_path / "nowhere"}'],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 2 and 'Cannot find CIFAR100 dataset' in log, log[-2000:]
+    assert proc.returncode == 2 and re.search('Cannot find CIFAR10+ dataset', log), log[-2000:]
     assert 'Traceback' not in log and 'Epoch(train)' not in log
     assert (tmp_path / 'keep.txt').read_text() == 'earlier results'
 

@@ -81,11 +81,13 @@ def main(argv=None) -> int:
     cfg = merge_args(Config.fromfile(args.config), args)
     try:
         runner = build_runner(cfg)
-    except LWDNAError as e:
+    except (LWDNAError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
-        print(f'error: {e}', file=sys.stderr)
+    try:
+        runner.train_loop   # builds the train dataloader now: missing data fails before any step
+    except (OSError, RuntimeError) as e:
+        print(f'error: cannot build the training data: {type(e).__name__}: {e}', file=sys.stderr)
         return 2
     runner.train()
     return 0
