@@ -5,9 +5,12 @@ paper's CIFAR protocol shortened to 24 epochs), same protocol for all, several s
 
 Every run is a real ``tools/train.py`` training; the KD runs use the baseline of the same seed
 as teacher. Prints mean ± std top-1 (validation split), FLOPs, params, and the shrink stage's
-wall time against the whole run's.
+wall time against the whole run's. The same for super-resolution: the basicsr EDSR demo
+(baseline vs LW-DNA at 90 % FLOPs, ``tools/train_basicsr.py``) on the scikit-image photographs,
+PSNR on the held-out photographs.
 
-    python benchmarks/small_data.py                       # 3 seeds, about 25 minutes on 2 cores
+    python benchmarks/small_data.py                       # 3 seeds, about 40 minutes on 2 cores
+    python benchmarks/small_data.py --parts sr            # only the super-resolution part
 """
 from __future__ import annotations
 
@@ -44,6 +47,56 @@ def train(config: str, work_dir: str, options: List[str]) -> Dict[str, float]:
     return {'top1': float(re.findall(r'accuracy/top1: ([0-9.]+)', log)[-1]), 'wall_s': wall}
 
 
+SR_VARIANTS = {'EDSR baseline': 'configs/basicsr/baseline/demo_edsr_x4.yml',
+               'EDSR LW-DNA': 'configs/basicsr/lwdna/demo_edsr_x4.yml'}
+
+
+def train_sr(option: str, name: str, seed: int, lwdna: bool) -> Dict[str, float]:
+    """Run ``tools/train_basicsr.py``; the last validation PSNR, wall time and the channel config."""
+    force = [f'manual_seed={seed}', f'name={name}'] + ([f'lwdna:seed={seed}'] if lwdna else [])
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, 'tools/train_basicsr.py', '-opt', option, '--force_yml', *force],
+                          cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise SystemExit(f'{option} failed:\n{log[-3000:]}')
+    result = {'psnr': float(re.findall(r'# psnr: ([0-9.]+)', log)[-1]), 'wall_s': wall}
+    channels = os.path.join(ROOT, 'experiments', name, 'lwdna_channels.json')
+    if lwdna:
+        cfg = json.load(open(channels))
+        result.update(flops_ratio=cfg['flops']['lwdna'] / cfg['flops']['baseline'],
+                      params=cfg['params']['lwdna'], shrink_s=cfg['timings']['total_s'])
+    return result
+
+
+def run_sr(seeds: List[int]) -> Dict[str, List[Dict[str, float]]]:
+    if not os.path.isdir(os.path.join(ROOT, 'data', 'restoration_demo')):
+        subprocess.run([sys.executable, 'tools/make_restoration_demo_data.py'], cwd=ROOT, check=True)
+    runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in SR_VARIANTS}
+    for seed in seeds:
+        for name, option in SR_VARIANTS.items():
+            tag = f'small_data_{name.replace(" ", "_").replace("-", "").lower()}_seed{seed}'
+            result = train_sr(option, tag, seed, lwdna='LW-DNA' in name)
+            runs[name].append({'seed': seed, **result})
+            print(f'{name:14s} seed {seed}: PSNR {result["psnr"]:.3f} dB, {result["wall_s"]:.0f} s', flush=True)
+    return runs
+
+
+def print_sr(runs: Dict[str, List[Dict[str, float]]], seeds: List[int]) -> None:
+    print(f'\nseeds {seeds}; EDSR demo (4 blocks x 32 channels, x4, 500 iterations of batch 16); '
+          'PSNR (dB) on the held-out photographs')
+    print('| variant | PSNR per seed | mean ± std | FLOPs ratio | shrink (s) | run wall (s) |')
+    print('|---|---|---:|---:|---:|---:|')
+    for name, rs in runs.items():
+        psnr = [r['psnr'] for r in rs]
+        std = statistics.stdev(psnr) if len(psnr) > 1 else 0.0
+        ratio = statistics.mean(r.get('flops_ratio', 1.0) for r in rs)
+        print(f"| {name} | {' / '.join(f'{p:.3f}' for p in psnr)} | {statistics.mean(psnr):.3f} ± {std:.3f} "
+              f"| {ratio:.4f} | {statistics.mean(r.get('shrink_s', 0.0) for r in rs):.1f} "
+              f"| {statistics.mean(r['wall_s'] for r in rs):.0f} |")
+
+
 def baseline_cost() -> Dict[str, float]:
     from lwdna_plugin import count_flops_params
     from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
@@ -54,18 +107,12 @@ def baseline_cost() -> Dict[str, float]:
     return {'flops': flops, 'params': params}
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--out', default='work_dirs/small_data', help='work dirs and results.json go here')
-    args = p.parse_args(argv)
-    import lwdna_plugin.mmpretrain  # noqa: F401
-
+def run_digits(seeds: List[int], out: str) -> Dict[str, List[Dict[str, float]]]:
     runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in VARIANTS}
-    for seed in args.seeds:
-        teacher = os.path.join(args.out, f'baseline_seed{seed}', 'epoch_24.pth')
+    for seed in seeds:
+        teacher = os.path.join(out, f'baseline_seed{seed}', 'epoch_24.pth')
         for name, (config, lwdna, kd) in VARIANTS.items():
-            work_dir = os.path.join(args.out, f'{name.replace(" + ", "_").replace("-", "").lower()}_seed{seed}')
+            work_dir = os.path.join(out, f'{name.replace(" + ", "_").replace("-", "").lower()}_seed{seed}')
             options = [f'randomness.seed={seed}']
             if lwdna:
                 options.append(f'{lwdna}.seed={seed}')
@@ -81,11 +128,11 @@ def main(argv=None) -> None:
                 result.update(baseline_cost(), shrink_s=0.0)
             runs[name].append({'seed': seed, **result})
             print(f'{name:14s} seed {seed}: top-1 {result["top1"]:.2f} %, {result["wall_s"]:.0f} s', flush=True)
+    return runs
 
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump(runs, f, indent=1)
-    print(f'\nseeds {args.seeds}; digits validation split (359 images); top-1 %')
+
+def print_digits(runs: Dict[str, List[Dict[str, float]]], seeds: List[int]) -> None:
+    print(f'\nseeds {seeds}; digits validation split (359 images); top-1 %')
     print('| variant | top-1 per seed | mean ± std | MFLOPs | params (M) | shrink (s) | run wall (s) |')
     print('|---|---|---:|---:|---:|---:|---:|')
     for name, rs in runs.items():
@@ -95,6 +142,28 @@ def main(argv=None) -> None:
               f"| {statistics.mean(r['flops'] for r in rs) / 1e6:.2f} "
               f"| {statistics.mean(r['params'] for r in rs) / 1e6:.4f} "
               f"| {statistics.mean(r['shrink_s'] for r in rs):.1f} | {statistics.mean(r['wall_s'] for r in rs):.0f} |")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--parts', nargs='+', default=['digits', 'sr'], choices=['digits', 'sr'])
+    p.add_argument('--out', default='work_dirs/small_data', help='work dirs and results.json go here')
+    args = p.parse_args(argv)
+    import lwdna_plugin.mmpretrain  # noqa: F401
+
+    results = {}
+    if 'digits' in args.parts:
+        results['digits'] = run_digits(args.seeds, args.out)
+    if 'sr' in args.parts:
+        results['sr'] = run_sr(args.seeds)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    if 'digits' in results:
+        print_digits(results['digits'], args.seeds)
+    if 'sr' in results:
+        print_sr(results['sr'], args.seeds)
 
 
 if __name__ == '__main__':
