@@ -86,24 +86,41 @@ def build_case(name: str, scoring_batch: int = 16) -> Case:
     return Case(models, (1, 3, size, size), tensor_forward, f'digits {size}x{size}')
 
 
+def sr_option(kind: str, row: str) -> Dict:
+    """``configs/basicsr/<kind>/<row>.yml`` as a dict."""
+    import yaml
+
+    with open(os.path.join(ROOT, 'configs', 'basicsr', kind, f'{row}.yml')) as f:
+        return yaml.safe_load(f)
+
+
+def build_restoration_network(row: str) -> nn.Module:
+    """basicsr's ``network_g`` of ``configs/basicsr/baseline/<row>.yml`` (plugin archs included)."""
+    import lwdna_plugin.basicsr  # noqa: F401  (import shim, DnCNN / U-Net registered)
+    from basicsr.archs import build_network
+
+    torch.manual_seed(0)
+    return build_network(sr_option('baseline', row)['network_g'])
+
+
+def photo_denoise_batches(size: int, sigma: float, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` (noisy, clean) batches of gray ``size``² crops of scikit-image's photographs."""
+    gray = photo_sr_batches(size, 1, batch, count)
+    rng = torch.Generator().manual_seed(0)
+    out = []
+    for _, clean in gray:
+        clean = (clean * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
+        out.append((clean + torch.randn(clean.shape, generator=rng) * sigma / 255, clean))
+    return out
+
+
 def build_sr_case(row: str, size: int, scoring_batch: int) -> Case:
     """basicsr network from ``configs/basicsr/baseline/<row>.yml``; LW-DNA with the ``lwdna:``
     block of ``configs/basicsr/lwdna/<row>.yml``, scored with L1 on photographs."""
-    import yaml
-
-    from lwdna_plugin.compat import patch_basicsr_import
-    patch_basicsr_import()
-    from basicsr.archs import build_network
-
-    def option(kind: str) -> Dict:
-        with open(os.path.join(ROOT, 'configs', 'basicsr', kind, f'{row}.yml')) as f:
-            return yaml.safe_load(f)
-
-    torch.manual_seed(0)
-    baseline = build_network(option('baseline')['network_g'])
-    settings = option('lwdna')['lwdna']
-    scale = option('baseline')['scale']
-    batches = photo_sr_batches(size, scale, scoring_batch, settings.get('num_batches', 2))
+    baseline = build_restoration_network(row)
+    settings = sr_option('lwdna', row)['lwdna']
+    batches = photo_sr_batches(size, sr_option('baseline', row)['scale'], scoring_batch,
+                               settings.get('num_batches', 2))
     models = {'baseline': baseline}
     for key, divisor in (('lwdna', 1), ('lwdna_div8', 8)):
         cfg = LWDNAConfig.from_dict({**settings, 'channel_divisor': divisor})

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Our baselines and LW-DNA models against the paper's Table 1 (classification) figures.
+"""Our baselines and LW-DNA models against the paper's Table 1 (classification) and Table 2
+(denoising) figures.
 
 For every row whose configs ship under ``configs/``: the baseline's FLOPs (multiply-adds) and
 params at the dataset's input size against the paper's, and the LW-DNA model that the row's
 LW-DNA config finds (its own ``lwdna`` settings; channels scored on the embedded digits at the
 same input size, since CIFAR / Tiny-ImageNet / ImageNet are not available offline): FLOPs and
-params ratios against the paper's.
+params ratios against the paper's. Table 2: the basicsr option files' DnCNN / U-Net at 128×128
+gray, LW-DNA scored with L1 on noisy (σ=70) gray crops of scikit-image's photographs.
 
     python benchmarks/reproduce_tables.py                 # print the table
     python benchmarks/reproduce_tables.py --write         # also update docs/results.md
@@ -23,11 +25,15 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks.common import digit_batches, lwdna_settings  # noqa: E402
-from benchmarks.paper_tables import TABLE1  # noqa: E402
+from benchmarks.common import (build_restoration_network, digit_batches, lwdna_settings,  # noqa: E402
+                               photo_denoise_batches, sr_option)
+from benchmarks.paper_tables import TABLE1, TABLE2, PaperRow  # noqa: E402
 from lwdna_plugin import LWDNAConfig, count_flops_params, shrink  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'docs', 'results.md')
+HEADER = ['| config | input | baseline GFLOPs (paper) | Δ | baseline params M (paper) | Δ '
+          '| LW-DNA FLOPs ratio (paper) | LW-DNA params ratio (paper) |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|']
 BEGIN, END = '<!-- reproduce_tables:begin -->', '<!-- reproduce_tables:end -->'
 
 
@@ -36,9 +42,7 @@ def table1_rows(scoring_batch: int) -> List[str]:
     from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
     from lwdna_plugin.mmpretrain.model import tensor_forward
 
-    lines = ['| config | input | baseline GFLOPs (paper) | Δ | baseline params M (paper) | Δ '
-             '| LW-DNA FLOPs ratio (paper) | LW-DNA params ratio (paper) |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
+    lines = []
     for row, paper in TABLE1.items():
         path = os.path.join(ROOT, 'configs', 'baseline', f'{row}.py')
         if not os.path.isfile(path):
@@ -50,15 +54,33 @@ def table1_rows(scoring_batch: int) -> List[str]:
         cfg = LWDNAConfig.from_dict(lwdna_settings(row))
         batches = digit_batches(paper.input_size, scoring_batch, cfg.num_batches)
         lwdna = shrink(baseline, batches, F.cross_entropy, cfg, forward_fn=tensor_forward).channel_config
-        line = (f'| {row} | {paper.input_size}² | {flops / 1e9:.4f} ({paper.gflops}) '
-                f'| {100 * (flops / 1e9 / paper.gflops - 1):+.2f} % '
-                f'| {params / 1e6:.3f} ({paper.mparams}) | {100 * (params / 1e6 / paper.mparams - 1):+.2f} % '
-                f'| {100 * lwdna["flops"]["lwdna"] / flops:.2f} % ({100 * paper.lwdna_gflops / paper.gflops:.2f} %) '
-                f'| {100 * lwdna["params"]["lwdna"] / params:.2f} % '
-                f'({100 * paper.lwdna_mparams / paper.mparams:.2f} %) |')
-        print(f'{row}: done', file=sys.stderr, flush=True)
-        lines.append(line)
+        lines.append(row_line(row, paper, flops, params, lwdna))
     return lines
+
+
+def table2_rows(scoring_batch: int) -> List[str]:
+    lines = []
+    for row, paper in TABLE2.items():
+        baseline = build_restoration_network(row)
+        in_ch = sr_option('baseline', row)['network_g'].get('num_in_ch', 1)
+        flops, params = count_flops_params(baseline, input_shape=(1, in_ch, paper.input_size, paper.input_size))
+        settings = sr_option('lwdna', row)['lwdna']
+        cfg = LWDNAConfig.from_dict(dict(settings))
+        batches = photo_denoise_batches(paper.input_size, 70, scoring_batch, cfg.num_batches)
+        lwdna = shrink(baseline, batches, F.l1_loss, cfg).channel_config
+        lines.append(row_line(row, paper, flops, params, lwdna))
+    return lines
+
+
+def row_line(row: str, paper: PaperRow, flops: float, params: float, lwdna: dict) -> str:
+    """One Markdown row: ours (paper) for the baseline, LW-DNA ratios against the paper's."""
+    print(f'{row}: done', file=sys.stderr, flush=True)
+    return (f'| {row} | {paper.input_size}² | {flops / 1e9:.4f} ({paper.gflops}) '
+            f'| {100 * (flops / 1e9 / paper.gflops - 1):+.2f} % '
+            f'| {params / 1e6:.3f} ({paper.mparams}) | {100 * (params / 1e6 / paper.mparams - 1):+.2f} % '
+            f'| {100 * lwdna["flops"]["lwdna"] / flops:.2f} % ({100 * paper.lwdna_gflops / paper.gflops:.2f} %) '
+            f'| {100 * lwdna["params"]["lwdna"] / params:.2f} % '
+            f'({100 * paper.lwdna_mparams / paper.mparams:.2f} %) |')
 
 
 def write_section(lines: List[str]) -> None:
@@ -73,9 +95,11 @@ def write_section(lines: List[str]) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--scoring-batch', type=int, default=16, help='digits per scoring batch')
+    p.add_argument('--tables', nargs='+', default=['table1', 'table2'], choices=['table1', 'table2'])
     p.add_argument('--write', action='store_true', help='update docs/results.md')
     args = p.parse_args(argv)
-    lines = table1_rows(args.scoring_batch)
+    lines = HEADER + (table1_rows(args.scoring_batch) if 'table1' in args.tables else []) + \
+        (table2_rows(args.scoring_batch // 2) if 'table2' in args.tables else [])
     print('\n'.join(lines))
     if args.write:
         write_section(lines)
