@@ -51,33 +51,44 @@ SR_VARIANTS = {'EDSR baseline': 'configs/basicsr/baseline/demo_edsr_x4.yml',
                'EDSR LW-DNA': 'configs/basicsr/lwdna/demo_edsr_x4.yml'}
 
 
-def train_sr(option: str, name: str, seed: int, lwdna: bool) -> Dict[str, float]:
-    """Run ``tools/train_basicsr.py``; the last validation PSNR, wall time and the channel config."""
-    force = [f'manual_seed={seed}', f'name={name}'] + ([f'lwdna:seed={seed}'] if lwdna else [])
+def train_sr(option: str, name: str, seed: int, out: str) -> Dict[str, float]:
+    """Run ``tools/train_basicsr.py`` on a copy of the option file with this seed (basicsr seeds its
+    RNGs before applying ``--force_yml``, so the seed must be in the file); the last validation
+    PSNR, wall time and, for LW-DNA, the channel config's figures."""
+    import yaml
+
+    with open(os.path.join(ROOT, option)) as f:
+        opt = yaml.safe_load(f)
+    opt.update(name=name, manual_seed=seed)
+    if 'lwdna' in opt:
+        opt['lwdna']['seed'] = seed
+    os.makedirs(out, exist_ok=True)
+    seeded = os.path.abspath(os.path.join(out, f'{name}.yml'))
+    with open(seeded, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, 'tools/train_basicsr.py', '-opt', option, '--force_yml', *force],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, 'tools/train_basicsr.py', '-opt', seeded], cwd=ROOT,
+                          capture_output=True, text=True)
     wall = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise SystemExit(f'{option} failed:\n{log[-3000:]}')
     result = {'psnr': float(re.findall(r'# psnr: ([0-9.]+)', log)[-1]), 'wall_s': wall}
-    channels = os.path.join(ROOT, 'experiments', name, 'lwdna_channels.json')
-    if lwdna:
-        cfg = json.load(open(channels))
+    if 'lwdna' in opt:
+        cfg = json.load(open(os.path.join(ROOT, 'experiments', name, 'lwdna_channels.json')))
         result.update(flops_ratio=cfg['flops']['lwdna'] / cfg['flops']['baseline'],
                       params=cfg['params']['lwdna'], shrink_s=cfg['timings']['total_s'])
     return result
 
 
-def run_sr(seeds: List[int]) -> Dict[str, List[Dict[str, float]]]:
+def run_sr(seeds: List[int], out: str) -> Dict[str, List[Dict[str, float]]]:
     if not os.path.isdir(os.path.join(ROOT, 'data', 'restoration_demo')):
         subprocess.run([sys.executable, 'tools/make_restoration_demo_data.py'], cwd=ROOT, check=True)
     runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in SR_VARIANTS}
     for seed in seeds:
         for name, option in SR_VARIANTS.items():
             tag = f'small_data_{name.replace(" ", "_").replace("-", "").lower()}_seed{seed}'
-            result = train_sr(option, tag, seed, lwdna='LW-DNA' in name)
+            result = train_sr(option, tag, seed, out)
             runs[name].append({'seed': seed, **result})
             print(f'{name:14s} seed {seed}: PSNR {result["psnr"]:.3f} dB, {result["wall_s"]:.0f} s', flush=True)
     return runs
@@ -98,12 +109,17 @@ def print_sr(runs: Dict[str, List[Dict[str, float]]], seeds: List[int]) -> None:
 
 
 def baseline_cost() -> Dict[str, float]:
+    """FLOPs and params of the baseline demo network at the config's input size."""
+    from mmengine.config import Config
+
     from lwdna_plugin import count_flops_params
     from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
     from lwdna_plugin.mmpretrain.model import tensor_forward
 
-    model = build_classifier_from_config(os.path.join(ROOT, VARIANTS['baseline'][0]))
-    flops, params = count_flops_params(model, input_shape=(1, 3, 32, 32), forward_fn=tensor_forward)
+    path = os.path.join(ROOT, VARIANTS['baseline'][0])
+    size = Config.fromfile(path).train_dataloader.dataset.size
+    flops, params = count_flops_params(build_classifier_from_config(path), input_shape=(1, 3, size, size),
+                                       forward_fn=tensor_forward)
     return {'flops': flops, 'params': params}
 
 
@@ -156,7 +172,7 @@ def main(argv=None) -> None:
     if 'digits' in args.parts:
         results['digits'] = run_digits(args.seeds, args.out)
     if 'sr' in args.parts:
-        results['sr'] = run_sr(args.seeds)
+        results['sr'] = run_sr(args.seeds, args.out)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
