@@ -11,13 +11,14 @@ gray, LW-DNA scored with L1 on noisy (σ=70) gray crops of scikit-image's photog
 
     python benchmarks/reproduce_tables.py                 # print the table
     python benchmarks/reproduce_tables.py --write         # also update docs/results.md
+    python benchmarks/reproduce_tables.py --rows resnet56_cifar10 --plots docs/plots
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import List
+from typing import List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -37,13 +38,21 @@ HEADER = ['| config | input | baseline GFLOPs (paper) | Δ | baseline params M (
 BEGIN, END = '<!-- reproduce_tables:begin -->', '<!-- reproduce_tables:end -->'
 
 
-def table1_rows(scoring_batch: int) -> List[str]:
+def save_plot(result, row: str, plots: Optional[str]) -> None:
+    """The row's per-layer plot, report and channel config as ``<plots>/<row>_channels.png`` etc."""
+    if plots:
+        result.save(plots, prefix=row)
+
+
+def table1_rows(scoring_batch: int, rows: Sequence[str], plots: Optional[str]) -> List[str]:
     import lwdna_plugin.mmpretrain  # noqa: F401
     from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
     from lwdna_plugin.mmpretrain.model import tensor_forward
 
     lines = []
     for row, paper in TABLE1.items():
+        if rows and row not in rows:
+            continue
         path = os.path.join(ROOT, 'configs', 'baseline', f'{row}.py')
         if not os.path.isfile(path):
             continue
@@ -53,22 +62,26 @@ def table1_rows(scoring_batch: int) -> List[str]:
         flops, params = count_flops_params(baseline, input_shape=shape, forward_fn=tensor_forward)
         cfg = LWDNAConfig.from_dict(lwdna_settings(row))
         batches = digit_batches(paper.input_size, scoring_batch, cfg.num_batches)
-        lwdna = shrink(baseline, batches, F.cross_entropy, cfg, forward_fn=tensor_forward).channel_config
-        lines.append(row_line(row, paper, flops, params, lwdna))
+        result = shrink(baseline, batches, F.cross_entropy, cfg, forward_fn=tensor_forward)
+        save_plot(result, row, plots)
+        lines.append(row_line(row, paper, flops, params, result.channel_config))
     return lines
 
 
-def table2_rows(scoring_batch: int) -> List[str]:
+def table2_rows(scoring_batch: int, rows: Sequence[str], plots: Optional[str]) -> List[str]:
     lines = []
     for row, paper in TABLE2.items():
+        if rows and row not in rows:
+            continue
         baseline = build_restoration_network(row)
         in_ch = sr_option('baseline', row)['network_g'].get('num_in_ch', 1)
         flops, params = count_flops_params(baseline, input_shape=(1, in_ch, paper.input_size, paper.input_size))
         settings = sr_option('lwdna', row)['lwdna']
         cfg = LWDNAConfig.from_dict(dict(settings))
         batches = photo_denoise_batches(paper.input_size, 70, scoring_batch, cfg.num_batches)
-        lwdna = shrink(baseline, batches, F.l1_loss, cfg).channel_config
-        lines.append(row_line(row, paper, flops, params, lwdna))
+        result = shrink(baseline, batches, F.l1_loss, cfg)
+        save_plot(result, row, plots)
+        lines.append(row_line(row, paper, flops, params, result.channel_config))
     return lines
 
 
@@ -95,11 +108,14 @@ def write_section(lines: List[str]) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--scoring-batch', type=int, default=16, help='digits per scoring batch')
-    p.add_argument('--tables', nargs='+', default=['table1', 'table2'], choices=['table1', 'table2'])
+    p.add_argument('--rows', nargs='+', default=[], choices=list(TABLE1) + list(TABLE2), help='default: all')
+    p.add_argument('--plots', help='also write each row\'s per-layer plot, report and channel config here')
     p.add_argument('--write', action='store_true', help='update docs/results.md')
     args = p.parse_args(argv)
-    lines = HEADER + (table1_rows(args.scoring_batch) if 'table1' in args.tables else []) + \
-        (table2_rows(args.scoring_batch // 2) if 'table2' in args.tables else [])
+    if args.write and args.rows:
+        p.error('--write needs every row (no --rows)')
+    lines = HEADER + table1_rows(args.scoring_batch, args.rows, args.plots) + \
+        table2_rows(args.scoring_batch // 2, args.rows, args.plots)
     print('\n'.join(lines))
     if args.write:
         write_section(lines)
