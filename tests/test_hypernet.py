@@ -48,14 +48,17 @@ def test_generated_weights_follow_the_reference_formula():
 
     streams = np.random.SeedSequence(seed).spawn(len(scorer.layers) + 1)
     draws = {}
-    for layer, stream in zip(scorer.layers, streams):   # one stream per layer: w1, then w2
+    for layer, stream in zip(scorer.layers, streams):   # one stream per layer, one chunk at this size
         rng = np.random.Generator(np.random.SFC64(stream))
         n, c = layer.shape[:2]
         k = math.prod(layer.shape[2:])
+        values = n * c * (k + 1) * m
+        # raw 64-bit words as int32 pairs, >> 8: uniform integers of [-2^23, 2^23), i.e. U(-1, 1)
+        # on numpy's float32 grid; per output channel laid out (c, k + 1, m): w2 rows, then w1
+        ints = rng.bit_generator.random_raw((values + 1) // 2).view(np.int32)[:values].astype(np.int64) >> 8
+        u = torch.from_numpy(ints.reshape(n, c, k + 1, m)).double() * 2.0 ** -23
         b2 = math.sqrt(3) * math.sqrt(1 / (m * c * k))
-        w1 = torch.from_numpy(rng.random((n, c, m), dtype=np.float32)) * 2 * math.sqrt(3) - math.sqrt(3)
-        w2 = torch.from_numpy(rng.random((n, c, k, m), dtype=np.float32)) * 2 * b2 - b2
-        draws[layer.name] = (w1, w2)
+        draws[layer.name] = ((math.sqrt(3) * u[:, :, k]).float(), (b2 * u[:, :, :k]).float())
     z = torch.from_numpy(np.random.Generator(np.random.SFC64(streams[-1])).standard_normal(scorer.latent.numel(), dtype=np.float32))
     assert torch.equal(z, scorer.latent.detach())
 

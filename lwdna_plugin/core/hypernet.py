@@ -157,30 +157,36 @@ class _WithWeights:
         return getattr(self._model, name)
 
 
-def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator) -> torch.Tensor:
+def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator,
+                chunk: int = 1 << 19) -> torch.Tensor:
     """Σ_m w1·w2 with w1 ~ U(±√3) of shape (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) of shape
-    (n, c, k, m), drawn from ``rng`` in row chunks (per chunk: w1 first, then w2).
+    (n, c, k, m), drawn from ``rng``'s raw 64-bit words.
 
-    w2 = b·(2u − 1) is never materialised: Σ_m w1·w2 = 2b·Σ_m w1·u − b·Σ_m w1.
+    Each word is viewed as two int32; ``s = int32 >> 8`` is uniform on the
+    integers of [−2²³, 2²³), so ``s·2⁻²³`` takes exactly the values of numpy's float32 uniform
+    mapped to [−1, 1), each with the same probability. Per output channel the values are laid
+    out as (c, k + 1, m): w2 in the first k rows, w1 in the last. Rows of output channels are
+    drawn in chunks of about ``chunk`` values, each chunk from ⌈values / 2⌉ fresh words.
+    Σ_m w1·w2 is computed on the integers and scaled once by √3·b·2⁻⁴⁶.
     """
-    a = math.sqrt(3.0)
-    b = a * math.sqrt(1.0 / (m * c * k))
+    scale = math.sqrt(3.0) * math.sqrt(3.0 / (m * c * k)) * 2.0 ** -46
     out = torch.empty(n, c, k)
-    rows = max(1, (1 << 24) // max(1, c * k * m))
+    per_row = c * (k + 1) * m
+    rows = max(1, chunk // per_row)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        w1 = rng.random((stop - start, c, m), dtype=np.float32)
-        w1 *= 2 * a
-        w1 -= a
-        u2 = torch.from_numpy(rng.random((stop - start, c, k, m), dtype=np.float32))
-        w1 = torch.from_numpy(w1)
-        prod = torch.matmul(u2, w1[..., None])[..., 0]                      # (rows, c, k)
-        out[start:stop] = prod.mul_(2 * b).sub_(b * w1.sum(-1, keepdim=True))
+        values = (stop - start) * per_row
+        words = rng.bit_generator.random_raw((values + 1) // 2)
+        ints = words.view(np.int32)[:values]
+        np.right_shift(ints, 8, out=ints)
+        s = torch.from_numpy(ints.astype(np.float32)).view(stop - start, c, k + 1, m)
+        torch.matmul(s[:, :, :k], s[:, :, k, :, None], out=out[start:stop, :, :, None])
+        out[start:stop].mul_(scale)
     return out
 
 
 def _rng(seed: np.random.SeedSequence) -> np.random.Generator:
-    """SFC64: the fastest of numpy's bit generators here (the draws are RNG-bound)."""
+    """SFC64: the fastest of numpy's bit generators here (the draws are bound by its raw words)."""
     return np.random.Generator(np.random.SFC64(seed))
 
 

@@ -21,7 +21,7 @@ from .channel_config import (FORMAT, VERSION, group_entries, model_identity, sav
                              signature_hash, summarize)
 from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
-from .flops import CostModel, count_flops_params
+from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph
 from .hypernet import HyperScorer, LossFn, _split_batch, generated_layer_names
 from .report import format_table, layer_table, plot_widths
@@ -141,10 +141,11 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         keep_local[g.index] = keep
     scorer.write_weights(widened)
     pruned = select_units(wide_graph, keep_unit)
+    kept_full[prunable_idx] = [len(keep) for keep in search.keep_units]
+    lw_flops, lw_params = base_cost.flops(kept_full), base_cost.params(kept_full)   # tests count them on the model
+    table = layer_table(model, pruned)
     timings['prune_s'] = time.perf_counter() - t
-    timings['total_s'] = time.perf_counter() - t_start
-
-    lw_flops, lw_params = count_flops_params(pruned, inputs=example, forward_fn=forward_fn)
+    timings['total_s'] = time.perf_counter() - t_start   # the rest only assembles the channel config
     all_floors = {g.index: f for g, f in zip(prunable, floors)}
     config = {
         'format': FORMAT, 'version': VERSION,
@@ -158,7 +159,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                                 [all_floors.get(g.index, g.num_units) for g in wide_graph.groups]),
         'target': {'kind': cfg.target_kind, 'value': target},
         'flops': {'baseline': base_flops, 'widened': base_cost.flops(wide_full),
-                  'lwdna': float(lw_flops), 'predicted': search.value if cfg.target_kind == 'flops' else None},
+                  'lwdna': float(lw_flops)},
         'params': {'baseline': base_params, 'widened': base_cost.params(wide_full),
                    'lwdna': float(lw_params)},
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
@@ -169,7 +170,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                         'python': platform.python_version()},
     }
     result = ShrinkResult(pruned, json.loads(json.dumps(config)), model, widened, wide_graph, keep_unit, scores,
-                          search, layer_table(model, pruned))
+                          search, table)
     logger.info('LW-DNA: %s', result.summary())
     return result
 
