@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from lwdna_plugin import LWDNAConfig, shrink
+from lwdna_plugin.data import digit_batches, photo_sr_batches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,32 +31,6 @@ class Case:
     input_shape: Tuple[int, ...]
     forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]
     scoring_data: str
-
-
-def digit_batches(size: int, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """``count`` real training batches of the embedded digits at ``size``×``size``."""
-    from lwdna_plugin.data import DigitsDataset
-
-    ds = DigitsDataset('train', size=size)
-    return [(ds.images[i * batch:(i + 1) * batch], ds.targets[i * batch:(i + 1) * batch]) for i in range(count)]
-
-
-def photo_sr_batches(lr_size: int, scale: int, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """``count`` (LR, HR) batches: random HR crops of scikit-image's photographs, bicubic LR."""
-    import numpy as np
-    from skimage import data
-
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.immunohistochemistry()]
-    rng = np.random.default_rng(0)
-    size = lr_size * scale
-    hr = []
-    for i in range(batch * count):
-        img = photos[i % len(photos)]
-        y, x = rng.integers(0, img.shape[0] - size), rng.integers(0, img.shape[1] - size)
-        hr.append(torch.from_numpy(img[y:y + size, x:x + size].astype('float32') / 255).permute(2, 0, 1))
-    hr = torch.stack(hr)
-    lr = F.interpolate(hr, scale_factor=1 / scale, mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
-    return [(lr[i * batch:(i + 1) * batch], hr[i * batch:(i + 1) * batch]) for i in range(count)]
 
 
 def lwdna_settings(row: str) -> Dict:
@@ -101,17 +76,6 @@ def build_restoration_network(row: str) -> nn.Module:
 
     torch.manual_seed(0)
     return build_network(sr_option('baseline', row)['network_g'])
-
-
-def photo_denoise_batches(size: int, sigma: float, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """``count`` (noisy, clean) batches of gray ``size``² crops of scikit-image's photographs."""
-    gray = photo_sr_batches(size, 1, batch, count)
-    rng = torch.Generator().manual_seed(0)
-    out = []
-    for _, clean in gray:
-        clean = (clean * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
-        out.append((clean + torch.randn(clean.shape, generator=rng) * sigma / 255, clean))
-    return out
 
 
 def build_sr_case(row: str, size: int, scoring_batch: int) -> Case:

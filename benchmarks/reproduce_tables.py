@@ -26,8 +26,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks.common import (build_restoration_network, digit_batches, lwdna_settings,  # noqa: E402
-                               photo_denoise_batches, sr_option)
+from benchmarks.common import build_restoration_network, lwdna_settings, sr_option  # noqa: E402
+from lwdna_plugin.data import digit_batches, photo_denoise_batches  # noqa: E402
 from benchmarks.paper_tables import TABLE1, TABLE2, PaperRow  # noqa: E402
 from lwdna_plugin import LWDNAConfig, count_flops_params, shrink  # noqa: E402
 

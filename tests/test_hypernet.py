@@ -54,9 +54,9 @@ def test_generated_weights_follow_the_reference_formula():
         k = math.prod(layer.shape[2:])
         values = n * c * (k + 1) * m
         # raw 64-bit words as int32 pairs, >> 8: uniform integers of [-2^23, 2^23), i.e. U(-1, 1)
-        # on numpy's float32 grid; per output channel laid out (c, k + 1, m): w2 rows, then w1
+        # on numpy's float32 grid, laid out (k + 1, m, n, c): the k rows of w2, then w1
         ints = rng.bit_generator.random_raw((values + 1) // 2).view(np.int32)[:values].astype(np.int64) >> 8
-        u = torch.from_numpy(ints.reshape(n, c, k + 1, m)).double() * 2.0 ** -23
+        u = torch.from_numpy(ints.reshape(k + 1, m, n, c)).double().permute(2, 3, 0, 1) * 2.0 ** -23
         b2 = math.sqrt(3) * math.sqrt(1 / (m * c * k))
         draws[layer.name] = ((math.sqrt(3) * u[:, :, k]).float(), (b2 * u[:, :, :k]).float())
     z = torch.from_numpy(np.random.Generator(np.random.SFC64(streams[-1])).standard_normal(scorer.latent.numel(), dtype=np.float32))

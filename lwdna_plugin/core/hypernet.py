@@ -159,30 +159,31 @@ class _WithWeights:
 
 def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator,
                 chunk: int = 1 << 19) -> torch.Tensor:
-    """Σ_m w1·w2 with w1 ~ U(±√3) of shape (n, c, m) and w2 ~ U(±√3·√(1/(m·c·k))) of shape
-    (n, c, k, m), drawn from ``rng``'s raw 64-bit words.
+    """Σ_m w1·w2 of shape (n, c, k) with w1 ~ U(±√3) of shape (n, c, m) and
+    w2 ~ U(±√3·√(1/(m·c·k))) of shape (n, c, k, m), drawn from ``rng``'s raw 64-bit words.
 
-    Each word is viewed as two int32; ``s = int32 >> 8`` is uniform on the
-    integers of [−2²³, 2²³), so ``s·2⁻²³`` takes exactly the values of numpy's float32 uniform
-    mapped to [−1, 1), each with the same probability. Per output channel the values are laid
-    out as (c, k + 1, m): w2 in the first k rows, w1 in the last. Rows of output channels are
-    drawn in chunks of about ``chunk`` values, each chunk from ⌈values / 2⌉ fresh words.
-    Σ_m w1·w2 is computed on the integers and scaled once by √3·b·2⁻⁴⁶.
+    Each word is viewed as two int32; ``s = int32 >> 8`` is uniform on the integers of
+    [−2²³, 2²³), so ``s·2⁻²³`` takes exactly the values of numpy's float32 uniform mapped to
+    [−1, 1), each with the same probability. Output channels are drawn in chunks of ``rows``
+    (about ``chunk`` values, ⌈values / 2⌉ fresh words each) laid out as (k + 1, m, rows·c):
+    value [j, i, r·c + ch] is w2[start + r, ch, j, i] for j < k and w1[start + r, ch, i] for
+    j = k. Σ_m w1·w2 is summed on these integer-valued floats and scaled once by √3·b·2⁻⁴⁶.
     """
     scale = math.sqrt(3.0) * math.sqrt(3.0 / (m * c * k)) * 2.0 ** -46
     out = torch.empty(n, c, k)
-    per_row = c * (k + 1) * m
-    rows = max(1, chunk // per_row)
+    rows = max(1, chunk // (c * (k + 1) * m))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        values = (stop - start) * per_row
-        words = rng.bit_generator.random_raw((values + 1) // 2)
-        ints = words.view(np.int32)[:values]
+        size = (stop - start) * c
+        words = rng.bit_generator.random_raw(((k + 1) * m * size + 1) // 2)
+        ints = words.view(np.int32)[:(k + 1) * m * size]
         np.right_shift(ints, 8, out=ints)
-        s = torch.from_numpy(ints.astype(np.float32)).view(stop - start, c, k + 1, m)
-        torch.matmul(s[:, :, :k], s[:, :, k, :, None], out=out[start:stop, :, :, None])
-        out[start:stop].mul_(scale)
-    return out
+        s = ints.astype(np.float32).reshape(k + 1, m, size)
+        acc = s[:k, 0] * s[k, 0]
+        for i in range(1, m):
+            acc += s[:k, i] * s[k, i]
+        out[start:stop] = torch.from_numpy(acc).t().reshape(stop - start, c, k)
+    return out.mul_(scale)
 
 
 def _rng(seed: np.random.SeedSequence) -> np.random.Generator:

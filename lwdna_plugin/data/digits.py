@@ -2,7 +2,7 @@
 image-classification set: upsampled to ``size``×``size``, 3 channels, split deterministically."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -50,3 +50,9 @@ def digits_loaders(batch_size: int = 64, size: int = 32, seed: int = 0) -> Tuple
     return (DataLoader(DigitsDataset('train', size, seed=seed), batch_size=batch_size, shuffle=True,
                        generator=gen, drop_last=True),
             DataLoader(DigitsDataset('val', size, seed=seed), batch_size=batch_size))
+
+
+def digit_batches(size: int, batch: int, count: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` training batches of ``batch`` digits in order (normalised, 3 channels)."""
+    ds = DigitsDataset('train', size=size)
+    return [(ds.images[i * batch:(i + 1) * batch], ds.targets[i * batch:(i + 1) * batch]) for i in range(count)]
