@@ -5,7 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'lwdna_plugin' / '__init__.py').read_text()).group(1)
+VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'lwdna_plugin' / 'version.py').read_text()).group(1)
 
 # One set measured to install and import together on a fresh Python 3.11 machine
 # (see ../shared/ENVIRONMENT.md and docs/install.md). torch and torchvision are a matching

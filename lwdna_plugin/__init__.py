@@ -2,8 +2,7 @@
 from .core import (ChannelConfigMismatchError, ConfigError, InfeasibleTargetError, LWDNAConfig, LWDNAError,
                    ShrinkResult, UnsupportedModelError, apply_channel_config, count_flops_params, shrink,
                    widen)
-
-__version__ = '0.1.0'
+from .version import __version__
 
 
 def _register_zoo_adapters() -> None:

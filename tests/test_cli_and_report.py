@@ -28,6 +28,8 @@ def test_timm_model_on_digits(tmp_path):
     assert config['format'] == 'lwdna-channel-config' and config['version'] == 1
     assert abs(config['flops']['lwdna'] / (0.9 * config['flops']['baseline']) - 1) <= 0.005
     assert set(config['timings']) >= {'grouping_s', 'scoring_s', 'search_s', 'total_s'}
+    import lwdna_plugin
+    assert config['environment']['lwdna_plugin'] == lwdna_plugin.__version__   # same seed, same draws per version
     assert (work / 'lwdna_channels.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     report = (work / 'lwdna_report.md').read_text()
     assert '| layer' in report and 'layer4.1.conv2' in report

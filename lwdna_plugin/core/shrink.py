@@ -28,6 +28,7 @@ from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
 from .search import SearchResult, bisect_threshold
 from .tracing import ForwardFn
+from ..version import __version__
 
 logger = logging.getLogger('lwdna_plugin')
 
@@ -166,12 +167,12 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
         'timings': timings,
-        'environment': {'torch': torch.__version__, 'torch_pruning': getattr(tp, '__version__', '?'),
-                        'python': platform.python_version()},
+        'environment': {'lwdna_plugin': __version__, 'torch': torch.__version__,
+                        'torch_pruning': getattr(tp, '__version__', '?'), 'python': platform.python_version()},
     }
     result = ShrinkResult(pruned, json.loads(json.dumps(config)), model, widened, wide_graph, keep_unit, scores,
                           search, table)
-    logger.info('LW-DNA: %s', result.summary())
+    logger.info('summary: %s', result.summary())
     return result
 
 
