@@ -2,10 +2,10 @@
 """Cost of the shrink stage relative to one baseline training iteration on the same batch.
 
 For each model: wall time of the whole ``shrink`` call (grouping, widening, hypernetwork,
-scoring on ``num_batches`` batches, bisection, pruning, channel config) divided by one baseline training
-iteration (forward + backward + SGD step) on the same batch, measured side by side in
-this run (medians); the bisection time alone; and the process's peak resident memory,
-which the scoring step of the largest model sets.
+scoring on ``num_batches`` batches, bisection, pruning, channel config) divided by one
+baseline training iteration (forward + backward + SGD step) on the same batch, measured side
+by side in this run (medians); the bisection time alone; and the process's peak resident
+memory, which the scoring step of the largest model sets.
 
     python benchmarks/shrink_overhead.py            # ResNet50 224² b32 and RegNetX-400MF 32² b64
 """
