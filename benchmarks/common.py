@@ -54,11 +54,18 @@ def build_case(name: str, scoring_batch: int = 16) -> Case:
     baseline = build_classifier_from_config(os.path.join(ROOT, 'configs', 'baseline', f'{row}.py'))
     settings = lwdna_settings(row)
     batches = digit_batches(size, scoring_batch, settings.get('num_batches', 2))
+    models = lwdna_variants(baseline, batches, F.cross_entropy, settings, tensor_forward)
+    return Case(models, (1, 3, size, size), tensor_forward, f'digits {size}x{size}')
+
+
+def lwdna_variants(baseline: nn.Module, batches, loss_fn, settings: Dict,
+                   forward_fn=None) -> Dict[str, nn.Module]:
+    """The baseline and its LW-DNA models with ``settings``: free widths, and multiples of 8."""
     models = {'baseline': baseline}
     for key, divisor in (('lwdna', 1), ('lwdna_div8', 8)):
         cfg = LWDNAConfig.from_dict({**settings, 'channel_divisor': divisor})
-        models[key] = shrink(baseline, batches, F.cross_entropy, cfg, forward_fn=tensor_forward).model
-    return Case(models, (1, 3, size, size), tensor_forward, f'digits {size}x{size}')
+        models[key] = shrink(baseline, batches, loss_fn, cfg, forward_fn=forward_fn).model
+    return models
 
 
 def sr_option(kind: str, row: str) -> Dict:
@@ -85,8 +92,5 @@ def build_sr_case(row: str, size: int, scoring_batch: int) -> Case:
     settings = sr_option('lwdna', row)['lwdna']
     batches = photo_sr_batches(size, sr_option('baseline', row)['scale'], scoring_batch,
                                settings.get('num_batches', 2))
-    models = {'baseline': baseline}
-    for key, divisor in (('lwdna', 1), ('lwdna_div8', 8)):
-        cfg = LWDNAConfig.from_dict({**settings, 'channel_divisor': divisor})
-        models[key] = shrink(baseline, batches, F.l1_loss, cfg).model
+    models = lwdna_variants(baseline, batches, F.l1_loss, settings)
     return Case(models, (1, 3, size, size), lambda model, x: model(x), f'photographs, LR {size}x{size}')

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -35,15 +35,21 @@ VARIANTS = {  # name: (config, lwdna options prefix or None, KD?)
 }
 
 
-def train(config: str, work_dir: str, options: List[str]) -> Dict[str, float]:
-    """Run ``tools/train.py``; the last validation top-1 and the wall time."""
+def run_tool(tool: str, *args: str) -> Tuple[str, float]:
+    """Run ``tools/<tool>`` from the repository root: its log (stdout + stderr) and wall time;
+    stops the benchmark with the log's tail if it fails."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-                           '--cfg-options', *options], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, f'tools/{tool}', *args], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        raise SystemExit(f'{config} failed:\n{log[-3000:]}')
+        raise SystemExit(f'{tool} {" ".join(args)} failed:\n{log[-3000:]}')
+    return log, wall
+
+
+def train(config: str, work_dir: str, options: List[str]) -> Dict[str, float]:
+    """Run ``tools/train.py``; the last validation top-1 and the wall time."""
+    log, wall = run_tool('train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
     return {'top1': float(re.findall(r'accuracy/top1: ([0-9.]+)', log)[-1]), 'wall_s': wall}
 
 
@@ -66,13 +72,7 @@ def train_sr(option: str, name: str, seed: int, out: str) -> Dict[str, float]:
     seeded = os.path.abspath(os.path.join(out, f'{name}.yml'))
     with open(seeded, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, 'tools/train_basicsr.py', '-opt', seeded], cwd=ROOT,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise SystemExit(f'{option} failed:\n{log[-3000:]}')
+    log, wall = run_tool('train_basicsr.py', '-opt', seeded)
     result = {'psnr': float(re.findall(r'# psnr: ([0-9.]+)', log)[-1]), 'wall_s': wall}
     if 'lwdna' in opt:
         cfg = json.load(open(os.path.join(ROOT, 'experiments', name, 'lwdna_channels.json')))
