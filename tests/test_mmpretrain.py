@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lwdna_plugin.mmpretrain import allow_mmengine_checkpoint_types
+from lwdna_plugin.mmpretrain import load_mmengine_checkpoint
 
-allow_mmengine_checkpoint_types()   # the test reads checkpoints too
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'configs' / 'lwdna' / 'demo_digits.py'
 SHORT = ['--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=1']
@@ -41,10 +40,9 @@ def test_train_resume_and_test_the_demo(tmp_path):
     assert '| layer' in (work / 'lwdna_report.md').read_text()
     assert (work / 'epoch_2.pth').is_file() and list(work.glob('*/*.log'))
     assert 'LW-DNA: scored batch 2/2' in log and 'LW-DNA result' in log and 'top-1 accuracy' in log
-    meta = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)['meta']
+    meta = load_mmengine_checkpoint(work / 'epoch_2.pth')['meta']
     assert meta['lwdna_channel_config'] == config
-    shapes = {k: v.shape for k, v in torch.load(work / 'epoch_2.pth', map_location='cpu',
-                                                weights_only=True)['state_dict'].items()}
+    shapes = {k: v.shape for k, v in load_mmengine_checkpoint(work / 'epoch_2.pth')['state_dict'].items()}
 
     # resume: same architecture, no second scoring
     proc, log2 = run('tools/train.py', DEMO, '--work-dir', work, '--resume',
@@ -52,7 +50,7 @@ def test_train_resume_and_test_the_demo(tmp_path):
     assert proc.returncode == 0, log2[-3000:]
     assert 'scored batch' not in log2 and 'rebuilding the architecture from the channel config' in log2
     assert 'resumed epoch: 2' in log2
-    resumed = torch.load(work / 'epoch_3.pth', map_location='cpu', weights_only=True)['state_dict']
+    resumed = load_mmengine_checkpoint(work / 'epoch_3.pth')['state_dict']
     assert {k: v.shape for k, v in resumed.items()} == shapes
 
     # test.py on the checkpoint reproduces the last validation accuracy
@@ -72,7 +70,7 @@ def test_train_resume_and_test_the_demo(tmp_path):
                      '--cfg-options', 'train_cfg.max_epochs=1', f'model.teacher.checkpoint={tmp_path / "base" / "epoch_1.pth"}')
     assert proc.returncode == 0, log6[-3000:]
     assert 'loss_ce:' in log6 and 'loss_kd:' in log6 and 'scored batch 2/2' in log6
-    kd_meta = torch.load(tmp_path / 'kd' / 'epoch_1.pth', map_location='cpu', weights_only=True)['meta']
+    kd_meta = load_mmengine_checkpoint(tmp_path / 'kd' / 'epoch_1.pth')['meta']
     assert kd_meta['lwdna_channel_config']['format'] == 'lwdna-channel-config'
 
 
@@ -97,7 +95,7 @@ def test_stock_mmpretrain_train_script(tmp_path):
 
 
 def test_two_process_ddp_builds_one_architecture(tmp_path):
-    proc, log = run('-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29561',
+    proc, log = run('-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
                     'tools/train.py', DEMO, '--launcher', 'pytorch', '--work-dir', tmp_path,
                     '--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=32')
     assert proc.returncode == 0, log[-4000:]

@@ -45,7 +45,11 @@ def main(argv=None) -> int:
     except LWDNAError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except LWDNAError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     print({k: round(float(v), 4) for k, v in metrics.items()})
     return 0
 

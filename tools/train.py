@@ -52,12 +52,13 @@ def merge_args(cfg, args):
 
 
 def build_runner(cfg):
-    """The config's runner (``runner_type`` or mmengine's); on CPU-only machines with gloo."""
+    """The config's runner (``runner_type``; by default ``LWDNARunner``, which is mmengine's Runner
+    that also resumes from mmengine checkpoints safely under torch >= 2.6); on CPU-only
+    machines with gloo."""
     import torch
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
-    from lwdna_plugin.mmpretrain.runner import cpu_model_wrapper_cfg, init_cpu_distributed
+    from lwdna_plugin.mmpretrain.runner import LWDNARunner, cpu_model_wrapper_cfg, init_cpu_distributed
 
     if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
         cfg.env_cfg.dist_cfg.backend = 'gloo'   # CPU-only machines: NCCL is not available
@@ -65,7 +66,7 @@ def build_runner(cfg):
     cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg.launcher, cfg.get('model_wrapper_cfg'),
                                                   cfg.get('find_unused_parameters', False))
 
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    return LWDNARunner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 
 def main(argv=None) -> int:
@@ -89,7 +90,11 @@ def main(argv=None) -> int:
     except (OSError, RuntimeError) as e:
         print(f'error: cannot build the training data: {type(e).__name__}: {e}', file=sys.stderr)
         return 2
-    runner.train()
+    try:
+        runner.train()
+    except LWDNAError as e:   # e.g. a checkpoint to resume from that is refused
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -12,7 +12,9 @@ resumed runs and for ``test.py``-style inference; all of them get the same archi
 from __future__ import annotations
 
 import copy
+import inspect
 import os
+import re
 from typing import Any, Dict, Optional, Union
 
 import torch.nn as nn
@@ -21,13 +23,17 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ..core import apply_channel_config, validate_channel_config
+from ..core.channel_config import recorded_builder
 from ..core.errors import ChannelConfigMismatchError, ConfigError
+from ..core.safe_load import check_builder_kwargs, is_plain
 
 # How basicsr archs initialise themselves in their constructors, re-applied to the LW-DNA copy
 # (resized layers are created with PyTorch's default initialisation). Archs with an
 # ``init_weights()`` method (ours) initialise themselves.
 PYTORCH_DEFAULT_INIT = ('EDSR', 'DnCNN')
 BASICSR_SCALED_KAIMING = {'MSRResNet': 0.1}   # default_init_weights(every conv, scale)
+# Constructor arguments a channel config may never set: they name files or code.
+NAMES_FILE_OR_CODE = re.compile(r'path|file|pretrain|checkpoint|ckpt|url|load|weight|_layer$|_fn$|_cls$', re.I)
 
 
 @ARCH_REGISTRY.register()
@@ -41,20 +47,42 @@ def LWDNANet(channel_config: Union[str, os.PathLike, Dict[str, Any]],
         raise ChannelConfigMismatchError(f'channel config {str(channel_config)!r} does not exist')
     config = validate_channel_config(channel_config)
     if base is None:
-        builder = (config.get('model') or {}).get('builder') or {}
+        builder = recorded_builder(config)
         if builder.get('zoo') != 'basicsr':
             raise ChannelConfigMismatchError(
                 'this channel config was not made from a basicsr network (builder: '
-                f'{builder or "none"}); give the baseline network_g as LWDNANet\'s base')
-        base = builder['network_g']
+                f'{builder or "none"!r:.80}); give the baseline network_g as LWDNANet\'s base')
+        base = check_network_g(builder.get('network_g'), 'channel config builder')
     base = copy.deepcopy(dict(base))
     arch = base.pop('type', None)
-    if arch is None or arch == 'LWDNANet':
-        raise ConfigError(f'LWDNANet needs the baseline arch options as base (with a type), got {arch!r}')
-    baseline = ARCH_REGISTRY.get(arch)(**base)
+    baseline = arch_constructor(arch)(**base)
     model = apply_channel_config(baseline, config)
     initialise(model, arch)
     return model
+
+
+def arch_constructor(arch: Any):
+    """The basicsr arch registered as ``arch`` (never ``LWDNANet`` itself)."""
+    if not isinstance(arch, str) or arch == 'LWDNANet':
+        raise ConfigError(f'LWDNANet needs the baseline arch options as base (with a type), got {arch!r:.80}')
+    try:
+        return ARCH_REGISTRY.get(arch)
+    except KeyError:
+        raise ConfigError(f'{arch!r:.80} is not an arch in basicsr\'s ARCH_REGISTRY') from None
+
+
+def check_network_g(network_g: Any, where: str) -> Dict[str, Any]:
+    """A baseline ``network_g`` read from a channel config, allowed only with a registered arch
+    and that arch's own constructor arguments, each a plain value and none that names a file or
+    code (``pretrained``, ``load_path``, ...)."""
+    if not isinstance(network_g, dict):
+        raise ConfigError(f'{where}: network_g must be a JSON object, got {type(network_g).__name__}')
+    arch = network_g.get('type')
+    parameters = inspect.signature(arch_constructor(arch)).parameters.values()
+    allowed = {p.name: is_plain for p in parameters
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not NAMES_FILE_OR_CODE.search(p.name)}
+    kwargs = check_builder_kwargs({k: v for k, v in network_g.items() if k != 'type'}, allowed, where)
+    return {'type': arch, **kwargs}
 
 
 def initialise(model: nn.Module, arch: str) -> None:

@@ -1,7 +1,7 @@
 """Framework-agnostic LW-DNA engine (imports no model zoo)."""
 from .channel_config import apply_channel_config, load_channel_config, save_channel_config, validate_channel_config
 from .config import LWDNAConfig
-from .errors import (ChannelConfigMismatchError, ConfigError, InfeasibleTargetError, LWDNAError,
+from .errors import (ChannelConfigMismatchError, CheckpointError, ConfigError, InfeasibleTargetError, LWDNAError,
                      UnsupportedModelError)
 from .flops import CostModel, count_flops_params
 from .groups import ChannelGraph, ChannelGroup, build_channel_graph
@@ -11,4 +11,5 @@ from .shrink import ShrinkResult, shrink, widen
 __all__ = ['LWDNAConfig', 'shrink', 'widen', 'ShrinkResult', 'apply_channel_config', 'count_flops_params',
            'load_channel_config', 'save_channel_config', 'validate_channel_config', 'build_channel_graph',
            'ChannelGraph', 'ChannelGroup', 'CostModel', 'resize_groups', 'select_units', 'LWDNAError',
-           'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError', 'ChannelConfigMismatchError']
+           'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError', 'ChannelConfigMismatchError',
+           'CheckpointError']

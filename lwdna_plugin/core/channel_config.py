@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -13,10 +14,12 @@ import torch.nn as nn
 from .errors import ChannelConfigMismatchError
 from .groups import ChannelGraph, build_channel_graph
 from .resize import resize_groups
+from .safe_load import read_json_file
 from .tracing import ForwardFn
 
 FORMAT = 'lwdna-channel-config'
 VERSION = 1
+MAX_EXAMPLE_ELEMENTS = 2 ** 26   # the example input a rebuild traces with (1×3×4096×4096 fits)
 
 
 def model_identity(model: nn.Module, name: Optional[str] = None) -> Dict[str, Any]:
@@ -79,15 +82,28 @@ def validate_channel_config(config: Any) -> Dict[str, Any]:
     for key in ('groups', 'input_shape', 'signature'):
         if key not in config:
             raise ChannelConfigMismatchError(f'channel config lacks the field {key!r}')
+    shape = config['input_shape']
+    if shape is not None and (
+            not isinstance(shape, list) or not 2 <= len(shape) <= 5
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)
+            or math.prod(shape) > MAX_EXAMPLE_ELEMENTS):
+        raise ChannelConfigMismatchError(f'channel config: input_shape {shape!r:.80} is not the shape of one '
+                                         f'example input (2 to 5 positive sizes, at most {MAX_EXAMPLE_ELEMENTS} '
+                                         'elements)')
     return config
 
 
+def recorded_builder(config: Dict[str, Any]) -> Dict[str, Any]:
+    """How the baseline was built, as recorded by the zoo adapter ({} if not recorded). Data
+    from a file: each adapter checks it against its allow-list before building anything."""
+    model = config.get('model')
+    builder = model.get('builder') if isinstance(model, dict) else None
+    return builder if isinstance(builder, dict) else {}
+
+
 def load_channel_config(path: str | os.PathLike) -> Dict[str, Any]:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ChannelConfigMismatchError(f'{path} is not valid JSON: {e}') from None
+    """Read a channel config JSON file as data (size and nesting limited; not yet validated)."""
+    return read_json_file(path, 'channel config', ChannelConfigMismatchError)
 
 
 def save_channel_config(config: Dict[str, Any], path: str | os.PathLike) -> None:
@@ -125,6 +141,9 @@ def apply_channel_config(model: nn.Module, config: Dict[str, Any] | str | os.Pat
     """
     config = validate_channel_config(config)
     if example_inputs is None:
+        if config['input_shape'] is None:
+            raise ChannelConfigMismatchError('this channel config records no input shape (the model took '
+                                             'non-tensor inputs): pass example_inputs')
         param = next(model.parameters(), None)
         example_inputs = torch.zeros(config['input_shape'], device=param.device if param is not None else 'cpu')
     ignored = config.get('hyperparameters', {}).get('ignored_layers', ())

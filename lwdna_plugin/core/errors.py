@@ -19,3 +19,7 @@ class InfeasibleTargetError(LWDNAError):
 
 class ChannelConfigMismatchError(LWDNAError):
     """A channel config was made for a different model."""
+
+
+class CheckpointError(LWDNAError):
+    """A checkpoint that cannot be read, or that asks to unpickle something not allowed."""

@@ -4,7 +4,7 @@
 embedded ``DigitsClassification`` dataset and ``TinyImageNet`` (DATASETS); the ImageNet /
 Tiny-ImageNet backbones ``MobileNetV1``, ``MobileNetV2HH``, ``MobileNetV3HH`` (MODELS)."""
 from .backbones import RegNetCIFAR
-from .checkpoint import allow_mmengine_checkpoint_types, channel_config_from_checkpoint
+from .checkpoint import channel_config_from_checkpoint, load_mmengine_checkpoint, mmengine_checkpoint_loading
 from .datasets import DigitsClassification
 from .distill import KDClassifier, kd_loss
 from .hooks import LWDNAHook
@@ -12,8 +12,6 @@ from .model import LWDNAClassifier
 from .runner import LWDNARunner
 from .tiny_imagenet import TinyImageNet
 
-allow_mmengine_checkpoint_types()
-
 __all__ = ['RegNetCIFAR', 'LWDNAClassifier', 'KDClassifier', 'kd_loss', 'LWDNAHook', 'LWDNARunner', 'DigitsClassification',
-           'TinyImageNet', 'channel_config_from_checkpoint',
-           'allow_mmengine_checkpoint_types']
+           'TinyImageNet', 'channel_config_from_checkpoint', 'load_mmengine_checkpoint',
+           'mmengine_checkpoint_loading']

@@ -13,6 +13,7 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.registry import MODELS
 
 from ..core import ConfigError
+from .checkpoint import mmengine_checkpoint_loading
 from .model import ATTR
 
 
@@ -71,7 +72,8 @@ def build_teacher(teacher: Dict[str, Any]) -> nn.Module:
     if not isinstance(teacher, dict) or not {'config', 'checkpoint'} <= set(teacher):
         raise ConfigError("KDClassifier teacher must be dict(config='...py', checkpoint='...pth')")
     model = MODELS.build(Config.fromfile(teacher['config']).model)
-    load_checkpoint(model, teacher['checkpoint'], map_location='cpu', strict=True, logger='current')
+    with mmengine_checkpoint_loading(teacher['checkpoint']):
+        load_checkpoint(model, teacher['checkpoint'], map_location='cpu', strict=True, logger='current')
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

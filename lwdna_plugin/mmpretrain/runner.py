@@ -13,7 +13,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from ..core import ChannelConfigMismatchError, load_channel_config
 from ..core.distributed import init_cpu_process_group
-from .checkpoint import channel_config_from_checkpoint
+from .checkpoint import channel_config_from_checkpoint, mmengine_checkpoint_loading
 from .hooks import CHANNELS_FILE, LWDNAHook
 from .model import ATTR
 
@@ -38,7 +38,9 @@ def cpu_model_wrapper_cfg(launcher: str, model_wrapper_cfg: Optional[Dict[str, A
 @RUNNERS.register_module()
 class LWDNARunner(Runner):
     """Use with ``runner_type = 'LWDNARunner'`` (our ``tools/train.py`` and mmpretrain's stock
-    one both honour it). Everything else is mmengine's Runner."""
+    one both honour it). Resume and ``load_from`` read checkpoints with ``weights_only=True``
+    and only the message-hub types allowed, for the duration of that load. Everything else
+    is mmengine's Runner."""
 
     def setup_env(self, env_cfg: Dict[str, Any]) -> None:
         init_cpu_distributed(self.launcher)
@@ -47,6 +49,14 @@ class LWDNARunner(Runner):
     def wrap_model(self, model_wrapper_cfg, model):
         return super().wrap_model(cpu_model_wrapper_cfg(self.launcher, model_wrapper_cfg,
                                                         self.cfg.get('find_unused_parameters', False)), model)
+
+    def load_checkpoint(self, filename: str, *args: Any, **kwargs: Any):
+        with mmengine_checkpoint_loading(filename):
+            return super().load_checkpoint(filename, *args, **kwargs)
+
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        with mmengine_checkpoint_loading(filename):
+            super().resume(filename, *args, **kwargs)
 
     def build_model(self, model: Any):
         if isinstance(model, dict):

@@ -191,13 +191,12 @@ def stage_outputs(backbone: nn.Module, x: torch.Tensor) -> Dict[str, torch.Tenso
 
 def _read_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     """(state dict, meta) of an mmengine checkpoint, or of a plain state dict."""
-    from ..mmpretrain.checkpoint import allow_mmengine_checkpoint_types
+    from ..mmpretrain.checkpoint import load_mmengine_checkpoint
 
     if not os.path.isfile(path):
         raise ConfigError(f'checkpoint {path!r} does not exist')
-    allow_mmengine_checkpoint_types()
     try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = load_mmengine_checkpoint(path)
     except Exception as e:  # corrupt / truncated / not a checkpoint
         raise ConfigError(f'cannot read checkpoint {path!r}: {type(e).__name__}: {e}') from None
     if not isinstance(checkpoint, dict):

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Mapping, Union
 import torch
 
 from ..core.errors import ChannelConfigMismatchError, ConfigError
+from ..core.safe_load import read_json_file
 
 FORMAT = 'lwdna-resnet-widths'
 VERSION = 1
@@ -37,14 +38,8 @@ def baseline_widths(num_classes: int = 1000) -> Widths:
 
 
 def load_widths(path: Union[str, os.PathLike]) -> Widths:
-    """Read a widths JSON file (validated)."""
-    try:
-        with open(path) as f:
-            return validate_widths(json.load(f))
-    except FileNotFoundError:
-        raise ConfigError(f'channel widths file {os.fspath(path)!r} does not exist') from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f'{os.fspath(path)} is not valid JSON: {e}') from None
+    """Read a widths JSON file (validated; size and nesting limited)."""
+    return validate_widths(read_json_file(path, 'channel widths file', ConfigError))
 
 
 def save_widths(widths: Widths, path: Union[str, os.PathLike]) -> None:
