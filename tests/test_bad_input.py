@@ -117,10 +117,22 @@ def test_unknown_option_in_a_config_block():
 
 
 @pytest.mark.parametrize('target,phrase', [(0.05, 'floors already keep'), (5.0, 'above the whole widened')])
-def test_infeasible_targets(target, phrase, digit_batches):
+def test_infeasible_targets_fail_before_scoring(target, phrase, digit_batches):
     model = timm.create_model('resnet18', num_classes=10)
+    pulled, losses = [], []
+
+    def batches():
+        for batch in digit_batches:
+            pulled.append(batch)
+            yield batch
+
+    def loss(output, target):
+        losses.append(1)
+        return F.cross_entropy(output, target)
+
     with pytest.raises(InfeasibleTargetError, match=phrase):
-        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=target, embedding_dim=2))
+        shrink(model, batches(), loss, LWDNAConfig(flops_target=target, embedding_dim=2))
+    assert len(pulled) == 1 and not losses   # only the example batch was read; nothing was scored
 
 
 def test_empty_batches():

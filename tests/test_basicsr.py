@@ -253,7 +253,7 @@ def test_dncnn_demo_lwdna_and_baseline(demo):
 
 def test_two_process_gloo_run(demo, tmp_path):
     """torchrun on CPU: rank 0 scores, both ranks build the same network (DDP checks the shapes)."""
-    proc, log = run(demo, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29573',
+    proc, log = run(demo, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
                     ROOT / 'tools' / 'train_basicsr.py', '-opt', DNCNN_DEMO, '--launcher', 'pytorch',
                     '--force_yml', 'name=ddp_dncnn', 'train:total_iter=4', *SHORT)
     assert proc.returncode == 0, log[-4000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import re
 import subprocess
@@ -166,3 +167,34 @@ def test_resnet56_cifar10_baseline_trains_on_cifar10_files(cifar10_root):
     optimizer.step()
     assert torch.isfinite(loss) and model.head.fc.weight.shape == (10, 64)
     assert not torch.equal(model.head.fc.weight, fc_before)
+
+
+def test_two_gloo_ranks_on_mmpretrain_cifar10_agree_on_the_architecture(tmp_path):
+    """mmpretrain's CIFAR10 calls ``dist.barrier()`` while loading: every rank builds the scoring
+    data, rank 0 alone scores, and both train the same LW-DNA network (DDP checks the shapes)."""
+    batches = {**{f: 16 for f in CIFAR10_TRAIN_FILES}, 'test_batch': 20}
+    folder = write_cifar(tmp_path / 'cifar10' / 'cifar-10-batches-py', batches, 'labels', 'batches.meta',
+                         {'label_names': [f'class_{i}' for i in range(10)]})
+    dataset = f"dict(type='CIFAR10', data_root={str(folder.parent)!r}, download=False, pipeline=[dict(type='PackInputs')]"
+    config = tmp_path / 'lwdna_cifar10.py'
+    config.write_text('\n'.join([
+        f"_base_ = [{str(ROOT / 'configs' / 'lwdna' / 'demo_digits.py')!r}]",
+        "custom_imports = dict(imports=['lwdna_plugin', 'tests.trust_cifar_files'], allow_failed_imports=False)",
+        f"train_dataloader = dict(_delete_=True, batch_size=8, num_workers=0, dataset={dataset}, split='train'),",
+        "                        sampler=dict(type='DefaultSampler', shuffle=True))",
+        f"val_dataloader = dict(_delete_=True, batch_size=10, num_workers=0, dataset={dataset}, split='test'),",
+        "                      sampler=dict(type='DefaultSampler', shuffle=False))",
+        "test_dataloader = val_dataloader",
+        "train_cfg = dict(max_epochs=1, val_interval=1)",
+    ]))
+    env = {**os.environ, 'PYTHONPATH': str(ROOT), 'LWDNA_TEST_CIFAR10_DIR': str(folder)}
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                           '--standalone', 'tools/train.py', str(config), '--launcher', 'pytorch',
+                           '--work-dir', str(tmp_path / 'work')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert log.count('scored batch 2/2') == 1 and 'Epoch(train)' in log
+    saved = json.loads((tmp_path / 'work' / 'lwdna_channels.json').read_text())
+    assert saved['flops']['lwdna'] < saved['flops']['baseline']
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()

@@ -41,6 +41,29 @@ def shared_decision(decide: Callable[[], T]) -> T:
     return result
 
 
+def on_every_rank(build: Callable[[], T]) -> T:
+    """Run ``build()`` on every rank (e.g. a dataset whose loading calls ``dist.barrier()``, as
+    mmpretrain's CIFAR and MNIST do) and agree on failure: if any rank fails, every rank raises
+    (an :class:`LWDNAError` as itself, anything else as a ``RuntimeError`` naming it)."""
+    if not is_distributed():
+        return build()
+    result, failure = None, None
+    try:
+        result = build()
+    except Exception as e:
+        failure = e
+    shared = None if failure is None else failure if isinstance(failure, LWDNAError) else RuntimeError(
+        f'rank {dist.get_rank()} failed: {type(failure).__name__}: {failure}')
+    failures = [None] * dist.get_world_size()
+    dist.all_gather_object(failures, shared)
+    if failure is not None:
+        raise failure
+    first = next((f for f in failures if f is not None), None)
+    if first is not None:
+        raise first
+    return result
+
+
 def init_cpu_process_group() -> bool:
     """Under torchrun (``RANK`` etc. in the environment) on a machine without CUDA, start the
     gloo process group (the zoos' launchers call ``torch.cuda.set_device`` and default to NCCL).

@@ -34,6 +34,26 @@ def group_counts(sorted_desc: Sequence[np.ndarray], floors: np.ndarray, threshol
     return counts
 
 
+def check_feasible(totals: Sequence[int], floors: Sequence[int], cost: Callable[[np.ndarray], float],
+                   target: float, tolerance: float = 1e-3, divisors: Sequence[int] = None,
+                   what: str = 'FLOPs') -> None:
+    """Raise :class:`InfeasibleTargetError` if ``target`` is below what the floors keep or above
+    the whole widened network. Needs no scores: run it before scoring."""
+    totals = np.asarray(totals, dtype=np.int64)
+    floors = np.minimum(np.maximum(np.asarray(floors, dtype=np.int64), 1), totals)
+    divisors = np.ones_like(totals) if divisors is None else np.asarray(divisors, dtype=np.int64)
+    least = cost(np.minimum(-(-floors // divisors) * divisors, totals))
+    if least > target * (1 + tolerance):
+        raise InfeasibleTargetError(
+            f'the {what} target {target:.6g} is below what the floors already keep ({least:.6g}); '
+            'lower rho / tau or raise the target')
+    most = cost(totals)
+    if most < target * (1 - tolerance):
+        raise InfeasibleTargetError(
+            f'the {what} target {target:.6g} is above the whole widened network ({most:.6g}); '
+            'raise width_mult or lower the target')
+
+
 def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: Callable[[np.ndarray], float],
                      target: float, tolerance: float = 1e-3, max_iterations: int = 100,
                      divisors: Sequence[int] = None, what: str = 'FLOPs') -> SearchResult:
@@ -56,16 +76,9 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
     finite = [s[np.isfinite(s)] for s in sorted_desc]
     top = max([float(s[0]) for s in finite if len(s)] + [0.0])
     lo, hi = 0.0, math.nextafter(top, math.inf) if top > 0 else 1.0
+    check_feasible(totals, floors, cost, target, tolerance, divisors, what)
     counts_all, most = evaluate(-math.inf)
     counts_floor, least = evaluate(math.inf)
-    if least > target * (1 + tolerance):
-        raise InfeasibleTargetError(
-            f'the {what} target {target:.6g} is below what the floors already keep ({least:.6g}); '
-            'lower rho / tau or raise the target')
-    if most < target * (1 - tolerance):
-        raise InfeasibleTargetError(
-            f'the {what} target {target:.6g} is above the whole widened network ({most:.6g}); '
-            'raise width_mult or lower the target')
     best = (abs(most / target - 1), -math.inf, counts_all, most)
     history = [[-math.inf, most], [math.inf, least]]
     if abs(least / target - 1) < best[0]:

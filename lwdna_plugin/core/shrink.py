@@ -26,7 +26,7 @@ from .groups import ChannelGraph, build_channel_graph
 from .hypernet import HyperScorer, LossFn, _split_batch, generated_layer_names
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
-from .search import SearchResult, bisect_threshold
+from .search import SearchResult, bisect_threshold, check_feasible
 from .tracing import ForwardFn
 from ..version import __version__
 
@@ -108,14 +108,6 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     logger.info('widened x%.2f: %.4g -> %.4g GFLOPs', cfg.width_mult, base_flops / 1e9,
                 base_cost.flops(wide_full) / 1e9)
 
-    t = time.perf_counter()
-    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
-    timings['hypernet_s'] = time.perf_counter() - t
-    t = time.perf_counter()
-    scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
-                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss))
-    timings['scoring_s'] = time.perf_counter() - t
-
     prunable = wide_graph.prunable_groups
     floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * g.num_units)) for g in prunable]
     target = cfg.absolute_target(base_flops, base_params)
@@ -126,6 +118,17 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     def cost(counts: np.ndarray) -> float:
         kept_full[prunable_idx] = counts
         return measure(kept_full)
+
+    check_feasible([g.num_units for g in prunable], floors, cost, target, cfg.tolerance,   # before any scoring
+                   [divisors[g.index] for g in prunable], what=cfg.target_kind)
+
+    t = time.perf_counter()
+    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
+    timings['hypernet_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
+                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss))
+    timings['scoring_s'] = time.perf_counter() - t
 
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
                               cfg.max_iterations, [divisors[g.index] for g in prunable], what=cfg.target_kind)

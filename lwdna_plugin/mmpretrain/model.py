@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
 from ..core import ConfigError, LWDNAConfig, apply_channel_config, load_channel_config, shrink
-from ..core.distributed import shared_decision
+from ..core.distributed import on_every_rank, shared_decision
 from ..core.logs import engine_logs_to
 
 ATTR = 'lwdna_channel_config'
@@ -51,7 +51,9 @@ def LWDNAClassifier(architecture: Dict[str, Any], lwdna: Dict[str, Any], channel
             else json.loads(json.dumps(channel_config))
         source = 'saved'
     else:
-        config = shared_decision(lambda: _shrink_on_dataloader(baseline, cfg, scoring_dataloader))
+        # every rank builds the data (its loading may call collectives); rank 0 alone scores
+        loader = on_every_rank(lambda: _scoring_dataloader(scoring_dataloader, cfg.seed))
+        config = shared_decision(lambda: _shrink_on_dataloader(baseline, cfg, loader))
         source = 'found'
     model = apply_channel_config(baseline, config, forward_fn=tensor_forward)
     setattr(model, ATTR, config)
@@ -60,18 +62,23 @@ def LWDNAClassifier(architecture: Dict[str, Any], lwdna: Dict[str, Any], channel
     return model
 
 
-def _shrink_on_dataloader(baseline: nn.Module, cfg: LWDNAConfig, dataloader_cfg: Optional[Dict]) -> Dict[str, Any]:
+def _scoring_dataloader(dataloader_cfg: Optional[Dict], seed: Optional[int]):
+    """The config's train dataloader, built (on every rank) to score the channels with."""
     if dataloader_cfg is None:
         raise ConfigError('LWDNAClassifier needs training data to score channels: set runner_type='
                           "'LWDNARunner' (it passes the config's train_dataloader) or give scoring_dataloader")
     from mmengine.runner import Runner
 
     try:
-        loader = Runner.build_dataloader(copy.deepcopy(dataloader_cfg), seed=cfg.seed)
+        loader = Runner.build_dataloader(copy.deepcopy(dataloader_cfg), seed=seed)
     except (RuntimeError, OSError) as e:   # e.g. the dataset directory is missing
         raise ConfigError(f'cannot load the training data to score the channels with: {e}') from e
     if len(loader) == 0:
         raise ConfigError('the train dataloader is empty: no batch to score the channels with')
+    return loader
+
+
+def _shrink_on_dataloader(baseline: nn.Module, cfg: LWDNAConfig, loader) -> Dict[str, Any]:
     device = get_device()
     model = baseline.to(device)
     try:
