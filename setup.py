@@ -22,6 +22,9 @@ CORE = [
     'numpy>=1.26,<3',
     'scipy>=1.11,<2',
     'scikit-learn>=1.4,<2',
+    # mmengine resolves `_base_ = ['mmpretrain::...']` through pkg_resources, which setuptools
+    # 81+ no longer ships; torch 2.15 needs setuptools >= 77.0.3.
+    'setuptools>=77.0.3,<81',
 ]
 EXTRAS = {
     'mmpretrain': ['mmpretrain==1.2.0', 'mmcv-lite==2.2.0'],

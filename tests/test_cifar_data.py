@@ -198,3 +198,15 @@ def test_two_gloo_ranks_on_mmpretrain_cifar10_agree_on_the_architecture(tmp_path
     saved = json.loads((tmp_path / 'work' / 'lwdna_channels.json').read_text())
     assert saved['flops']['lwdna'] < saved['flops']['baseline']
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+def test_config_inheriting_mmpretrain_scope_builds_and_shrinks(cifar10_root, tmp_path):
+    """``_base_ = ['mmpretrain::...']`` (mmengine's package scope) works in the environment the
+    README installs, and the wrapped stock model shrinks on mmpretrain's CIFAR10."""
+    cfg = _point_at(Config.fromfile(ROOT / 'configs/lwdna/resnet18_8xb16_cifar10.py'), cifar10_root.parent,
+                    tmp_path / 'work')
+    assert cfg.model.architecture.backbone.type == 'ResNet_CIFAR' and cfg.train_dataloader.dataset.type == 'CIFAR10'
+    runner = build_runner(cfg)
+    config = runner.model.lwdna_channel_config
+    assert abs(config['flops']['lwdna'] / (0.9 * config['flops']['baseline']) - 1) <= 0.005
+    assert type(runner.model).__name__ == 'ImageClassifier'
