@@ -24,8 +24,19 @@ def _basicsr(name):
     if name == 'EDSR':
         from basicsr.archs.edsr_arch import EDSR
         return EDSR(3, 3, num_feat=32, num_block=2, upscale=4, res_scale=1)
+    if name == 'SRVGGNetCompact':   # per-channel PReLU after every conv
+        from basicsr.archs.srvgg_arch import SRVGGNetCompact
+        return SRVGGNetCompact(3, 3, num_feat=16, num_conv=4, upscale=4, act_type='prelu')
     from basicsr.archs.srresnet_arch import MSRResNet
     return MSRResNet(3, 3, num_feat=32, num_block=2, upscale=4)
+
+
+def _shared_prelu_net():
+    """Conv -> PReLU with one shared slope -> Conv -> per-channel PReLU -> classifier."""
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.PReLU(1),
+                         nn.Conv2d(32, 48, 3, padding=1), nn.PReLU(48), nn.Conv2d(48, 48, 3, padding=1), nn.PReLU(1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
 
 
 def MM_FORWARD(model, inputs):
@@ -59,6 +70,9 @@ FAMILIES = {
     'timm-densenet121': (lambda: _timm('densenet121'), None, 'digits', F.cross_entropy),
     'basicsr-edsr': (lambda: _basicsr('EDSR'), None, 'sr', F.l1_loss),
     'basicsr-msrresnet': (lambda: _basicsr('MSRResNet'), None, 'sr', F.l1_loss),
+    'basicsr-srvggnetcompact': (lambda: _basicsr('SRVGGNetCompact'), None, 'sr', F.l1_loss),
+    'prelu-shared-and-per-channel': (_shared_prelu_net, None, 'digits', F.cross_entropy),
+    'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),
     # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
     'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(
         w0=16, wa=16.0, wm=1.6, group_w=8, depth=5, bot_mul=1.0, se_ratio=0.25)), 64), MM_FORWARD, 'digits',

@@ -40,6 +40,12 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     assert relative_error(out, ref) < 1e-5
     assert out.shape == base.shape
 
+    # a PReLU keeps its kind: one shared slope stays one, a per-channel one follows its channels
+    for (name, before), after in zip(model.named_modules(), pruned.modules()):
+        if isinstance(before, torch.nn.PReLU):
+            assert after.num_parameters == (1 if before.num_parameters == 1 else after.weight.numel()), name
+            assert after.weight.numel() == after.num_parameters
+
     # trainable: forward + backward finite
     pruned.train()
     loss = loss_fn(call(pruned, x), y)
@@ -63,3 +69,35 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
         {k: v.shape for k, v in pruned.state_dict().items()}
     with torch.no_grad():
         assert call(rebuilt.eval(), x).shape == base.shape
+
+
+def _mm_deploy(model):
+    model.backbone.switch_to_deploy()
+
+
+def _timm_deploy(model):
+    import timm
+    timm.utils.reparameterize_model(model, inplace=True)
+
+
+@pytest.mark.parametrize('build,forward_fn,deploy', [
+    (FAMILIES['mmpretrain-repvgg-a0'][0], FAMILIES['mmpretrain-repvgg-a0'][1], _mm_deploy),
+    (lambda: __import__('timm').create_model('repvgg_a0', num_classes=10), None, _timm_deploy),
+    (lambda: __import__('timm').create_model('mobileone_s0', num_classes=10), None, _timm_deploy),
+], ids=['mmpretrain-repvgg-a0', 'timm-repvgg_a0', 'timm-mobileone_s0'])
+def test_reparameterisation_of_lwdna_models(build, forward_fn, deploy, digit_batches):
+    """The zoo's own branch fusion reads wrapper attributes (in/out channels, groups): they follow
+    the resized layers, and the fused LW-DNA model computes what the multi-branch one does."""
+    call = forward_fn or default_forward
+    torch.manual_seed(0)
+    baseline = build()
+    result = shrink(baseline, digit_batches, torch.nn.functional.cross_entropy,
+                    LWDNAConfig(flops_target=TARGET, embedding_dim=2), forward_fn=forward_fn)
+    x = digit_batches[0][0]
+    for model in (result.model, apply_channel_config(build(), result.channel_config, forward_fn=forward_fn)):
+        model.eval()
+        with torch.no_grad():
+            before = call(model, x)
+            deploy(model)
+            after = call(model, x)
+        assert relative_error(after, before) < 1e-5

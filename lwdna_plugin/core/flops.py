@@ -155,7 +155,8 @@ class CostModel:
             own = list(module.parameters(recurse=False))
             if not own:
                 continue
-            if out_dim is None or out_dim.module is None:
+            shared_slope = isinstance(module, nn.PReLU) and module.num_parameters == 1
+            if out_dim is None or out_dim.module is None or shared_slope:
                 terms.append(_Term(float(sum(p.numel() for p in own)), ()))
                 continue
             o = self._dim(out_dim)

@@ -245,6 +245,8 @@ class _ChannelGraphBuilder:
                 refuse('a concatenation/split along a dimension other than channels')
         elif name in ('ViewBackward0', 'ReshapeAliasBackward0', 'UnsafeViewBackward0', 'SqueezeBackward0',
                       'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
+            if _reads_parameters_only(fn):
+                return   # a layer reshaping its own weight (F.prelu views the PReLU weight)
             sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
             if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
                 refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
@@ -255,7 +257,7 @@ class _ChannelGraphBuilder:
             if any(ndim - 1 - t <= 1 for t in touched):
                 refuse('padding of the channel dimension (a zero-pad shortcut)')
         elif name == 'TBackward0':
-            if not all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions):
+            if not _reads_parameters_only(fn):
                 refuse('a transpose of a feature tensor')
         elif name in ('PermuteBackward0', 'TransposeBackward0', 'TransposeBackward1'):
             refuse('a permute/transpose involving the channel dimension')
@@ -445,6 +447,11 @@ class _ChannelGraphBuilder:
                   if isinstance(n.module, nn.Module) and n.module in self.names}
         return ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
                             sorted(set(classifiers)), traced, op_records)
+
+
+def _reads_parameters_only(fn) -> bool:
+    """True if the autograd node's inputs are all leaf parameters (a weight reshape / transpose)."""
+    return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
 
 
 def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .attributes import sync_width_attributes
 from .errors import UnsupportedModelError
 from .groups import CONV_TYPES, ChannelGraph, Dim
 
@@ -70,6 +71,7 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         if out_size == out_dim.size and (in_dim is None or in_size == in_dim.size):
             continue
         _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
+    sync_width_attributes(graph.model, model)
     return model
 
 
@@ -136,6 +138,7 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
             if len(keep_out) == out_dim.size and (keep_in is None or len(keep_in) == in_dim.size):
                 continue
             _slice_module(module, name, keep_out, keep_in)
+    sync_width_attributes(graph.model, model)
     return model
 
 
@@ -183,7 +186,7 @@ def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional
         if module.running_mean is not None:
             module.running_mean = torch.zeros(out_size, device=module.running_mean.device)
             module.running_var = torch.ones(out_size, device=module.running_var.device)
-    else:
+    elif module.num_parameters > 1:   # a per-channel PReLU; a shared one keeps its single slope
         module.num_parameters = out_size
         module.weight = _new_param(module.weight, (out_size,))
     if init_weight:
@@ -220,8 +223,9 @@ def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in:
         if module.running_mean is not None:
             module.running_mean = take(module.running_mean, keep_out)
             module.running_var = take(module.running_var, keep_out)
-    elif isinstance(module, nn.PReLU) and module.num_parameters > 1:
-        module.num_parameters = len(keep_out)
-        module.weight = as_param(module.weight, take(module.weight, keep_out))
+    elif isinstance(module, nn.PReLU):
+        if module.num_parameters > 1:   # a shared PReLU keeps its single slope
+            module.num_parameters = len(keep_out)
+            module.weight = as_param(module.weight, take(module.weight, keep_out))
     else:
         raise UnsupportedModelError(f'cannot prune {type(module).__name__} {name!r}')
