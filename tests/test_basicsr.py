@@ -291,13 +291,15 @@ def test_train_set_smaller_than_a_batch(demo):
     assert proc.returncode == 2 and 'has 0 samples, fewer than one batch' in log, log[-2000:]
 
 
-def test_unreachable_target_keeps_the_earlier_experiment(demo):
+def test_unreachable_target_fails_before_any_folder_is_made(demo):
     exp = _earlier_results(demo, 'far_dncnn')
     proc, log = train(demo, DNCNN_DEMO, 'name=far_dncnn', 'lwdna:flops_target=0.05')
     assert proc.returncode == 2 and 'floors' in log and len(error_lines(log)) == 1, log[-2000:]
-    archived = list(exp.parent.glob('far_dncnn_archived_*'))   # basicsr's own renaming: nothing lost
-    assert len(archived) == 1 and (archived[0] / 'keep.txt').read_text() == 'earlier results'
-    assert not (exp / 'lwdna_channels.json').exists()
+    assert 'scored batch' not in log
+    assert sorted(os.listdir(exp)) == ['keep.txt'] and not list(exp.parent.glob('far_dncnn_archived_*'))
+    proc, log = train(demo, DNCNN_DEMO, 'name=far_new_dncnn', 'lwdna:flops_target=0.05')
+    assert proc.returncode == 2 and not (demo / 'experiments' / 'far_new_dncnn').exists()
+    assert not (demo / 'tb_logger' / 'far_new_dncnn').exists()
 
 
 def test_corrupt_resume_state_and_checkpoint(demo):

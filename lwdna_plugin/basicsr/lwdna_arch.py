@@ -18,8 +18,6 @@ import re
 from typing import Any, Dict, Optional, Union
 
 import torch.nn as nn
-from basicsr.archs.arch_util import default_init_weights
-from basicsr.utils import get_root_logger
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ..core import apply_channel_config, validate_channel_config
@@ -27,11 +25,6 @@ from ..core.channel_config import recorded_builder
 from ..core.errors import ChannelConfigMismatchError, ConfigError
 from ..core.safe_load import check_builder_kwargs, is_plain
 
-# How basicsr archs initialise themselves in their constructors, re-applied to the LW-DNA copy
-# (resized layers are created with PyTorch's default initialisation). Archs with an
-# ``init_weights()`` method (ours) initialise themselves.
-PYTORCH_DEFAULT_INIT = ('EDSR', 'DnCNN')
-BASICSR_SCALED_KAIMING = {'MSRResNet': 0.1}   # default_init_weights(every conv, scale)
 # Constructor arguments a channel config may never set: they name files or code.
 NAMES_FILE_OR_CODE = re.compile(r'path|file|pretrain|checkpoint|ckpt|url|load|weight|_layer$|_fn$|_cls$', re.I)
 
@@ -57,7 +50,7 @@ def LWDNANet(channel_config: Union[str, os.PathLike, Dict[str, Any]],
     arch = base.pop('type', None)
     baseline = arch_constructor(arch)(**base)
     model = apply_channel_config(baseline, config)
-    initialise(model, arch)
+    initialise(model)
     return model
 
 
@@ -85,12 +78,9 @@ def check_network_g(network_g: Any, where: str) -> Dict[str, Any]:
     return {'type': arch, **kwargs}
 
 
-def initialise(model: nn.Module, arch: str) -> None:
-    """Initialise ``model`` (an LW-DNA copy of ``arch``) as ``arch``'s constructor would."""
+def initialise(model: nn.Module) -> None:
+    """Archs with an ``init_weights()`` method (the plugin's DnCNN, U-Net) re-run it; the
+    others initialise in their constructors, and the resized layers already got the baseline
+    layers' distributions (``apply_channel_config``)."""
     if hasattr(model, 'init_weights'):
         model.init_weights()
-    elif arch in BASICSR_SCALED_KAIMING:
-        default_init_weights([model], BASICSR_SCALED_KAIMING[arch])
-    elif arch not in PYTORCH_DEFAULT_INIT:
-        get_root_logger().warning(f'LW-DNA: no known initialisation for {arch}; its resized layers keep '
-                                  "PyTorch's default initialisation")

@@ -109,9 +109,7 @@ def _decide_channel_config(opt: Dict[str, Any], cfg: LWDNAConfig) -> Dict[str, A
 
 def _shrink(opt: Dict[str, Any], cfg: LWDNAConfig):
     logger = get_root_logger()
-    pixel_opt = opt['train'].get('pixel_opt')
-    if not pixel_opt:
-        raise ConfigError('LW-DNA scores channels with the pixel loss: the option file needs train:pixel_opt')
+    pixel_opt = opt['train']['pixel_opt']   # checked with the options
     device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
     dataset_opt = opt['datasets']['train']
     loader = torch.utils.data.DataLoader(

@@ -6,8 +6,8 @@ options before anything is written and making three basicsr 1.4.2 steps work on 
 - loading ``resume_state``: onto the CPU when there is no GPU (basicsr maps it to
   ``torch.cuda.current_device()``), with ``weights_only=True`` and one clear error for a
   missing or corrupt file;
-- options: an invalid ``lwdna:`` block, missing data folders and a train set smaller than one
-  batch fail before basicsr creates or archives the experiment folder.
+- options: an invalid ``lwdna:`` block, an unreachable target, missing data folders and a train
+  set smaller than one batch fail before basicsr creates or archives the experiment folder.
 
 The replacements live only while :func:`train` / :func:`test` run.
 """
@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from ..core import LWDNAConfig
+from ..core import LWDNAConfig, check_target
 from ..core.distributed import init_cpu_process_group
 from ..core.errors import ChannelConfigMismatchError, ConfigError, LWDNAError
 
@@ -91,13 +91,16 @@ def check_options(opt: Dict[str, Any]) -> None:
 
     from .model import LWDNASRModel
 
+    lwdna = None
     if opt.get('lwdna') is not None:
-        LWDNAConfig.from_dict(dict(opt['lwdna']))
+        lwdna = LWDNAConfig.from_dict(dict(opt['lwdna']))
         if opt['model_type'] not in MODEL_REGISTRY.keys() or \
                 not issubclass(MODEL_REGISTRY.get(opt['model_type']), LWDNASRModel):
             raise ConfigError(f'the lwdna block needs model_type: LWDNASRModel (got {opt["model_type"]!r})')
         if opt['network_g'].get('type') == 'LWDNANet':
             raise ConfigError('with an lwdna block, network_g is the baseline arch (not LWDNANet)')
+        if opt['is_train'] and not opt['train'].get('pixel_opt'):
+            raise ConfigError('LW-DNA scores channels with the pixel loss: the option file needs train:pixel_opt')
     for phase, dataset_opt in opt['datasets'].items():
         for key in ('dataroot_gt', 'dataroot_lq'):
             root = dataset_opt.get(key)
@@ -106,6 +109,23 @@ def check_options(opt: Dict[str, Any]) -> None:
                                   'option paths are relative to)')
     if opt['is_train']:
         _check_train_set(opt)
+        if lwdna is not None:
+            _check_target(opt, lwdna)
+
+
+def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
+    """An unreachable FLOPs / params target fails before basicsr creates or archives anything:
+    the floors' cost is known from the baseline network alone (FLOPs ratios of these fully
+    convolutional networks do not depend on the input size)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    network_g = copy.deepcopy(dict(opt['network_g']))
+    network = ARCH_REGISTRY.get(network_g.pop('type'))(**network_g)
+    first = next((m for m in network.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if first is None:
+        raise ConfigError(f'network_g {opt["network_g"]["type"]!r} has no convolution to resize')
+    size = max(16, opt['datasets']['train'].get('gt_size', 64) // opt.get('scale', 1))
+    check_target(network, torch.zeros(1, first.in_channels, size, size), cfg)
 
 
 def _check_train_set(opt: Dict[str, Any]) -> None:

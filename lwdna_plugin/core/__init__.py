@@ -6,9 +6,9 @@ from .errors import (ChannelConfigMismatchError, CheckpointError, ConfigError, I
 from .flops import CostModel, count_flops_params
 from .groups import ChannelGraph, ChannelGroup, build_channel_graph
 from .resize import resize_groups, select_units
-from .shrink import ShrinkResult, shrink, widen
+from .shrink import ShrinkResult, check_target, shrink, widen
 
-__all__ = ['LWDNAConfig', 'shrink', 'widen', 'ShrinkResult', 'apply_channel_config', 'count_flops_params',
+__all__ = ['LWDNAConfig', 'shrink', 'check_target', 'widen', 'ShrinkResult', 'apply_channel_config', 'count_flops_params',
            'load_channel_config', 'save_channel_config', 'validate_channel_config', 'build_channel_graph',
            'ChannelGraph', 'ChannelGroup', 'CostModel', 'resize_groups', 'select_units', 'LWDNAError',
            'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError', 'ChannelConfigMismatchError',

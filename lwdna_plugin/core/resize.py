@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from .attributes import sync_width_attributes
 from .errors import UnsupportedModelError
+from .init_match import match_baseline_init
 from .groups import CONV_TYPES, ChannelGraph, Dim
 
 Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
@@ -46,11 +47,12 @@ def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
 
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
-                  weights_set_later: Collection[str] = ()) -> nn.Module:
+                  weights_set_later: Collection[str] = (), init_like_baseline: bool = True) -> nn.Module:
     """A copy of ``graph.model`` whose groups have ``new_units[g]`` units (others unchanged).
 
-    Resized layers get fresh parameters from their own ``reset_parameters``; the zoo's own
-    initialisation is expected to run afterwards. The ``weight`` of layers named in
+    Resized layers get fresh parameters, drawn like the baseline's layers if
+    ``init_like_baseline`` (:func:`~lwdna_plugin.core.init_match.match_baseline_init`), else by
+    their own ``reset_parameters``; a zoo's own init method, where it has one, may run afterwards. The ``weight`` of layers named in
     ``weights_set_later`` is left uninitialised (the hypernetwork writes it).
     """
     sizes: Dict[Tuple[str, str], int] = {}
@@ -63,6 +65,7 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         sizes[(key, kind)] = size
     model = copy.deepcopy(graph.model)
     modules = dict(model.named_modules())
+    initialised = []
     for name, module in modules.items():
         out_dim, in_dim = graph.layer_dims(name)
         if out_dim is None or out_dim.module is None:
@@ -71,6 +74,10 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         if out_size == out_dim.size and (in_dim is None or in_size == in_dim.size):
             continue
         _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
+        if name not in weights_set_later:
+            initialised.append(name)
+    if init_like_baseline:
+        match_baseline_init(graph.model, model, initialised)
     sync_width_attributes(graph.model, model)
     return model
 

@@ -10,7 +10,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -64,6 +64,69 @@ class ShrinkResult:
         return paths
 
 
+@dataclass
+class Budget:
+    """The search problem known before scoring: the widened unit counts, the floors and the
+    cost of keeping given units per prunable group, against the target."""
+
+    cfg: LWDNAConfig
+    divisors: List[int]
+    widened_units: Dict[int, int]
+    prunable_idx: np.ndarray
+    floors: List[int]
+    target: float
+    measure: Callable[[np.ndarray], float]
+    kept_full: np.ndarray
+
+    @classmethod
+    def of(cls, graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig) -> 'Budget':
+        divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in graph.groups]
+        widened = _widened_units(graph, cfg.width_mult, divisors)
+        prunable = graph.prunable_groups
+        floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * widened[g.index]))
+                  for g in prunable]
+        full = cost_model.full_units()
+        kept_full = full.copy()
+        kept_full[[g.index for g in prunable]] = [widened[g.index] for g in prunable]
+        target = cfg.absolute_target(cost_model.flops(full), cost_model.params(full))
+        measure = cost_model.flops if cfg.target_kind == 'flops' else cost_model.params
+        return cls(cfg, divisors, widened, np.asarray([g.index for g in prunable]), floors, target, measure,
+                   kept_full)
+
+    @property
+    def prunable_divisors(self) -> List[int]:
+        return [self.divisors[i] for i in self.prunable_idx]
+
+    def cost(self, counts: np.ndarray) -> float:
+        """FLOPs / params with ``counts`` units kept in the prunable groups (others widened)."""
+        self.kept_full[self.prunable_idx] = counts
+        return self.measure(self.kept_full)
+
+    def check(self) -> None:
+        """Raise :class:`InfeasibleTargetError` if the floors alone exceed the target, or the
+        whole widened network stays below it."""
+        totals = [self.widened_units[i] for i in self.prunable_idx]
+        check_feasible(totals, self.floors, self.cost, self.target, self.cfg.tolerance, self.prunable_divisors,
+                       what=self.cfg.target_kind)
+
+
+def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
+                 forward_fn: Optional[ForwardFn] = None) -> None:
+    """Raise :class:`InfeasibleTargetError` (or :class:`ConfigError`) if ``cfg`` cannot be met on
+    ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run."""
+    cfg.validate()
+    graph = _channel_graph(model, example_inputs, cfg, forward_fn)
+    Budget.of(graph, CostModel(graph), cfg).check()
+
+
+def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
+                   forward_fn: Optional[ForwardFn]) -> ChannelGraph:
+    graph = build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
+    if not graph.prunable_groups:
+        raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
+    return graph
+
+
 def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
            forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
            builder: Optional[Dict[str, Any]] = None) -> ShrinkResult:
@@ -88,9 +151,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     batches = itertools.chain([first], iterator)
 
     t = time.perf_counter()
-    base_graph = build_channel_graph(model, example, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
-    if not base_graph.prunable_groups:
-        raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
+    base_graph = _channel_graph(model, example, cfg, forward_fn)
     base_cost = CostModel(base_graph)
     full = base_cost.full_units()
     base_flops, base_params = base_cost.flops(full), base_cost.params(full)
@@ -98,10 +159,14 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     logger.info('grouped %d channel groups (%d prunable) in %.2f s', len(base_graph.groups),
                 len(base_graph.prunable_groups), timings['grouping_s'])
 
+    budget = Budget.of(base_graph, base_cost, cfg)
+    budget.check()   # an unreachable target fails here, before any widening or scoring
+
     t = time.perf_counter()
-    divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in base_graph.groups]
-    widened_units = _widened_units(base_graph, cfg.width_mult, divisors)
-    widened = resize_groups(base_graph, widened_units, weights_set_later=generated_layer_names(base_graph))
+    widened_units = budget.widened_units
+    # the scoring network keeps PyTorch's default init for its plain layers (as in 0.2.0: same scores)
+    widened = resize_groups(base_graph, widened_units, weights_set_later=generated_layer_names(base_graph),
+                            init_like_baseline=False)
     wide_graph = resized_graph(base_graph, widened, widened_units)
     wide_full = np.asarray([g.num_units for g in wide_graph.groups], dtype=np.float64)
     timings['widen_s'] = time.perf_counter() - t
@@ -109,18 +174,8 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                 base_cost.flops(wide_full) / 1e9)
 
     prunable = wide_graph.prunable_groups
-    floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * g.num_units)) for g in prunable]
-    target = cfg.absolute_target(base_flops, base_params)
-    measure = base_cost.flops if cfg.target_kind == 'flops' else base_cost.params
-    kept_full = wide_full.copy()
-    prunable_idx = np.asarray([g.index for g in prunable])
-
-    def cost(counts: np.ndarray) -> float:
-        kept_full[prunable_idx] = counts
-        return measure(kept_full)
-
-    check_feasible([g.num_units for g in prunable], floors, cost, target, cfg.tolerance,   # before any scoring
-                   [divisors[g.index] for g in prunable], what=cfg.target_kind)
+    floors, target, cost = budget.floors, budget.target, budget.cost
+    kept_full, prunable_idx = budget.kept_full, budget.prunable_idx
 
     t = time.perf_counter()
     scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
@@ -131,7 +186,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     timings['scoring_s'] = time.perf_counter() - t
 
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
-                              cfg.max_iterations, [divisors[g.index] for g in prunable], what=cfg.target_kind)
+                              cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind)
     timings['search_s'] = search.time_s
     logger.info('bisection: %d iterations, %s %.6g (target %.6g) in %.3f s', search.iterations,
                 cfg.target_kind, search.value, target, search.time_s)
