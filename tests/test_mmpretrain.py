@@ -115,6 +115,9 @@ def test_bad_lwdna_block_fails_before_training(options, phrase, tmp_path):
     assert proc.returncode == 2 and phrase in log
     assert 'Epoch(train)' not in log
     assert (tmp_path / 'keep.txt').read_text() == 'earlier results'
+    assert sorted(os.listdir(tmp_path)) == ['keep.txt']   # no log folder of the refused run
+    proc, log = run('tools/train.py', DEMO, '--work-dir', tmp_path / 'new', '--cfg-options', *options)
+    assert proc.returncode == 2 and not (tmp_path / 'new').exists()
 
 
 def test_corrupt_checkpoint(tmp_path):

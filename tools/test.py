@@ -28,6 +28,7 @@ def main(argv=None) -> int:
 
     import lwdna_plugin  # noqa: F401
     from lwdna_plugin import LWDNAError
+    from lwdna_plugin.mmpretrain.runner import no_trace_of_refused_runs
 
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from, cfg.resume = args.checkpoint, False
     try:
-        runner = build_runner(cfg)
+        with no_trace_of_refused_runs(cfg.work_dir):
+            runner = build_runner(cfg)
     except LWDNAError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -75,13 +75,15 @@ def main(argv=None) -> int:
 
     import lwdna_plugin  # noqa: F401  (registers the plugin in mmpretrain's registries)
     from lwdna_plugin import LWDNAError
+    from lwdna_plugin.mmpretrain.runner import no_trace_of_refused_runs
 
     if not osp.isfile(args.config):
         print(f'error: config file {args.config!r} does not exist', file=sys.stderr)
         return 2
     cfg = merge_args(Config.fromfile(args.config), args)
     try:
-        runner = build_runner(cfg)
+        with no_trace_of_refused_runs(cfg.work_dir):
+            runner = build_runner(cfg)
     except (LWDNAError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

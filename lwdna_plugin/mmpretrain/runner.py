@@ -2,16 +2,20 @@
 channel config saved by an earlier run (resume, test, load_from)."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import os.path as osp
-from typing import Any, Dict, Optional
+import re
+import shutil
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from ..core import ChannelConfigMismatchError, load_channel_config
+from ..core import ChannelConfigMismatchError, LWDNAError, load_channel_config
 from ..core.distributed import init_cpu_process_group
 from .checkpoint import channel_config_from_checkpoint, mmengine_checkpoint_loading
 from .hooks import CHANNELS_FILE, LWDNAHook
@@ -33,6 +37,28 @@ def cpu_model_wrapper_cfg(launcher: str, model_wrapper_cfg: Optional[Dict[str, A
         return dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                     find_unused_parameters=find_unused_parameters)
     return model_wrapper_cfg
+
+
+RUN_FOLDER = re.compile(r'^\d{8}_\d{6}$')   # mmengine's per-run log folder (its timestamp)
+
+
+@contextlib.contextmanager
+def no_trace_of_refused_runs(work_dir: str) -> Iterator[None]:
+    """If the block raises an :class:`LWDNAError` (bad input refused), remove the log folders
+    mmengine created for this run in ``work_dir``, and ``work_dir`` itself if this run created
+    it; nothing that was there before is touched."""
+    existed = osp.isdir(work_dir)
+    before = set(os.listdir(work_dir)) if existed else set()
+    try:
+        yield
+    except LWDNAError:
+        if osp.isdir(work_dir):
+            for entry in set(os.listdir(work_dir)) - before:
+                if RUN_FOLDER.match(entry) and osp.isdir(osp.join(work_dir, entry)):
+                    shutil.rmtree(osp.join(work_dir, entry), ignore_errors=True)
+            if not existed and not os.listdir(work_dir):
+                os.rmdir(work_dir)
+        raise
 
 
 @RUNNERS.register_module()
