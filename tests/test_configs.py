@@ -53,3 +53,19 @@ def test_baseline_matches_table1(row):
     assert abs(flops / 1e9 / paper.gflops - 1) <= 0.01, flops
     lwdna = Config.fromfile(ROOT / 'configs' / 'lwdna' / f'{row}.py')
     assert lwdna.model.lwdna.flops_target == pytest.approx(paper.lwdna_gflops / paper.gflops, abs=1e-4)
+
+
+def test_search_protocol_follows_the_authors_code():
+    """ImageNet ResNet50 thresholds latent magnitudes after the steps (resnet_imagenet_dhp.py);
+    RegNets and the CIFAR ResNet use the last batch's gradient; every LW-DNA config says which."""
+    def criterion(path):
+        model = Config.fromfile(path).model
+        return (model.get('student') or model)['lwdna']['criterion']
+
+    lwdna = sorted((ROOT / 'configs' / 'lwdna').glob('*.py'))
+    assert {p.stem: criterion(p) for p in lwdna if 'regnet' in p.stem or 'resnet' in p.stem} == {
+        p.stem: 'magnitude' if p.stem.startswith('resnet50_in1k') else 'gradient'
+        for p in lwdna if 'regnet' in p.stem or 'resnet' in p.stem}
+    assert all(criterion(p) in ('gradient', 'magnitude') for p in lwdna)
+    for path in lwdna:
+        assert 'Search protocol:' in path.read_text() or '_kd' in path.stem or 'demo' in path.stem, path

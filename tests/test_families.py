@@ -1,6 +1,7 @@
 """Every claimed architecture family: exact pruning, shapes, gradients, budget, rebuild."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -32,12 +33,15 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     assert not result.keep_unit.all()
     assert any(r['percent'] != 100 for r in result.table)
 
-    # exact: pruned == widened with the removed channels zeroed
+    # exact: pruned == widened (after the search steps) with the removed channels zeroed; in
+    # float64, since the trained hypernetwork weights amplify float32 rounding in deep nets
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     pruned = result.model.eval()
     with torch.no_grad():
-        out, ref, base = call(pruned, x), call(reference, x), call(model.eval(), x)
-    assert relative_error(out, ref) < 1e-5
+        out = call(copy.deepcopy(pruned).double(), x.double())
+        ref = call(copy.deepcopy(reference).double(), x.double())
+        base = call(model.eval(), x)
+    assert relative_error(out, ref) < 1e-9
     assert out.shape == base.shape
 
     # a PReLU keeps its kind: one shared slope stays one, a per-channel one follows its channels

@@ -139,3 +139,102 @@ def test_num_batches_and_fraction(digit_batches):
         return F.cross_entropy(out, y)
     HyperScorer(graph, 4).score(model, batches * 3, loss, num_batches=3, batch_fraction=0.25)
     assert seen == [2, 2, 2]
+
+
+def reference_weight_with_biases(z_out, z_in, h, shape):
+    """METHOD.md step 2 with the biases, literally: o = z_o ⊗ z_i + b0, o·w1 + b1, w2 @ o + b2."""
+    o = torch.outer(z_out, z_in) + h['b0']
+    o = o[..., None] * h['w1'] + h['b1']
+    return ((h['w2'] @ o[..., None]).squeeze(-1) + h['b2']).reshape(shape)
+
+
+def by_hand_reference_search(model, graph, batches, criterion, lr=0.1, momentum=0.9, wd=1e-4):
+    """The reference search written out: every batch zero_grad, forward in train mode, loss,
+    backward, SGD step over latents, hypernetwork and the model's own parameters."""
+    scorer = HyperScorer(graph, embedding_dim=4, seed=0, trainable=True)
+    own = [p for name, p in model.named_parameters() if name not in {l.name for l in scorer.layers}]
+    optimizer = torch.optim.SGD(scorer.parameters() + own, lr=lr, momentum=momentum, weight_decay=wd)
+    model.train()
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.cross_entropy(torch.func.functional_call(model, scorer.weights(), (x,)), y).backward()
+        grad = scorer.latent.grad.clone()
+        optimizer.step()
+    n = len(graph.unit_group)
+    return (grad if criterion == 'gradient' else scorer.latent.detach()).abs()[:n].numpy(), scorer
+
+
+def test_step_protocol_criteria_match_the_reference_search(digit_batches):
+    from lwdna_plugin.core.shrink import search_optimizer
+    from lwdna_plugin import LWDNAConfig
+
+    batches = [(x, y % 4) for x, y in digit_batches]
+    for criterion in ('gradient', 'magnitude'):
+        torch.manual_seed(0)
+        model = Small()
+        graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+        scorer = HyperScorer(graph, embedding_dim=4, seed=0, trainable=True)
+        z0 = scorer.latent.detach().clone()
+        cfg = LWDNAConfig(flops_target=0.9, criterion=criterion)
+        scores = scorer.score(model, batches, F.cross_entropy, num_batches=2, criterion=criterion,
+                              make_optimizer=search_optimizer(cfg))
+        assert not torch.equal(scorer.latent.detach(), z0)                     # the latents moved
+        for layer in scorer.layers:                                            # so did the biases
+            assert all(layer.hyper[b].abs().sum() > 0 for b in ('b0', 'b1', 'b2'))
+
+        torch.manual_seed(0)
+        reference_model = Small()
+        expected, reference = by_hand_reference_search(reference_model, graph_of(reference_model), batches,
+                                                       criterion)
+        np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-7)
+        # the generated weights after the steps still follow the formula, now with biases
+        z = scorer.latent.detach()
+        layer = next(l for l in scorer.layers if l.name == 'conv1.weight')
+        expected_w = reference_weight_with_biases(z[layer.out_units], z[layer.in_units[0]],
+                                                  {k: v.detach() for k, v in layer.hyper.items()}, layer.shape)
+        torch.testing.assert_close(scorer.weights()['conv1.weight'].detach(), expected_w, rtol=1e-5, atol=1e-6)
+
+
+def graph_of(model):
+    return build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+
+
+def test_contracted_and_trainable_forms_generate_the_same_initial_weights():
+    graph = graph_of(Small())
+    contracted = HyperScorer(graph, embedding_dim=3, seed=5).weights()
+    trainable = HyperScorer(graph, embedding_dim=3, seed=5, trainable=True).weights()
+    for name in contracted:
+        torch.testing.assert_close(trainable[name].detach(), contracted[name].detach(), rtol=1e-5, atol=1e-7)
+
+
+def test_criteria_choose_differently_and_are_recorded(digit_batches):
+    import timm
+    from lwdna_plugin import LWDNAConfig, shrink
+
+    configs = {}
+    for criterion in ('gradient_sum', 'gradient', 'magnitude'):
+        torch.manual_seed(0)
+        result = shrink(timm.create_model('resnet10t', num_classes=10), digit_batches, F.cross_entropy,
+                        LWDNAConfig(flops_target=0.9, embedding_dim=2, criterion=criterion))
+        configs[criterion] = result.channel_config
+        assert result.channel_config['hyperparameters']['criterion'] == criterion
+        assert result.channel_config['protocol']['criterion'] == criterion
+        assert (result.channel_config['protocol']['optimizer'] is None) == (criterion == 'gradient_sum')
+    kept = {c: [g['kept_indices'] for g in configs[c]['groups']] for c in configs}
+    assert kept['gradient'] != kept['gradient_sum'] and kept['magnitude'] != kept['gradient']
+
+
+def test_a_0_2_0_channel_config_still_rebuilds_unchanged():
+    """Written by lwdna_plugin 0.2.0 (gradient summed at initialisation, before the step
+    protocol): rebuilding never re-scores, so it gives 0.2.0's architecture."""
+    import json
+    from pathlib import Path
+
+    from lwdna_plugin.timm import create_lwdna_model
+
+    data = Path(__file__).parent / 'data'
+    config = json.loads((data / 'resnet10t_digits_0.2.0_channels.json').read_text())
+    assert config['environment']['lwdna_plugin'] == '0.2.0' and 'criterion' not in config['hyperparameters']
+    model = create_lwdna_model(data / 'resnet10t_digits_0.2.0_channels.json')
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == json.loads((data / 'resnet10t_digits_0.2.0_shapes.json').read_text())

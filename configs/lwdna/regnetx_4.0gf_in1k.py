@@ -5,10 +5,13 @@
 # images: one whole per-GPU batch here (batch_fraction=1.0; rank 0 scores).
 _base_ = ['../baseline/regnetx_4.0gf_in1k.py']
 runner_type = 'LWDNARunner'
+# Search protocol: the authors' ImageNet RegNet file (model_dhp/regnet_imagenet_dhp.py): SGD
+# steps on the scoring batches, |dL/dz| of the last batch.
 model = dict(
     _delete_=True,
     type='LWDNAClassifier',
     architecture={{_base_.model}},
     lwdna=dict(width_mult=2.0, flops_target=0.9549, rho=0.4, tau=0.45, num_batches=2, embedding_dim=2,
-              batch_fraction=1.0))
+              batch_fraction=1.0,
+              criterion='gradient'))
 work_dir = './work_dirs/regnetx_4.0gf_in1k_lwdna'

@@ -5,9 +5,12 @@
 _base_ = ['mmpretrain::resnet/resnet18_8xb16_cifar10.py']
 custom_imports = dict(imports=['lwdna_plugin'], allow_failed_imports=False)
 runner_type = 'LWDNARunner'
+# Search protocol: the authors' search code for this network is not public: the paper's
+# gradient criterion with their step protocol (SGD steps, |dL/dz| of the last batch).
 model = dict(
     _delete_=True,
     type='LWDNAClassifier',
     architecture={{_base_.model}},
-    lwdna=dict(width_mult=2.0, flops_target=0.9, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8))
+    lwdna=dict(width_mult=2.0, flops_target=0.9, rho=0.4, tau=0.45, num_batches=2, embedding_dim=8,
+              criterion='gradient'))
 work_dir = './work_dirs/resnet18_8xb16_cifar10_lwdna'

@@ -5,10 +5,13 @@
 # images: one whole per-GPU batch here (batch_fraction=1.0; rank 0 scores).
 _base_ = ['../baseline/resnet50_in1k.py']
 runner_type = 'LWDNARunner'
+# Search protocol: the authors' ImageNet ResNet file (model_dhp/resnet_imagenet_dhp.py) keeps
+# channels by the magnitude of the latent vectors after the SGD steps of the scoring batches.
 model = dict(
     _delete_=True,
     type='LWDNAClassifier',
     architecture={{_base_.model}},
     lwdna=dict(width_mult=2.0, flops_target=0.906, rho=0.4, tau=0.45, num_batches=2, embedding_dim=2,
-              batch_fraction=1.0))
+              batch_fraction=1.0,
+              criterion='magnitude'))
 work_dir = './work_dirs/resnet50_in1k_lwdna'

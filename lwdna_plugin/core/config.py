@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence
 
 from .errors import ConfigError
 
 TARGET_FIELDS = ('flops_target', 'flops_target_abs', 'params_target', 'params_target_abs')
+CRITERIA = ('gradient', 'magnitude', 'gradient_sum')
 
 
 @dataclass
@@ -18,6 +20,16 @@ class LWDNAConfig:
     **un-widened** baseline; ``flops_target_abs`` (multiply-adds) / ``params_target_abs``
     are absolute values. ``rho`` is the per-group floor (``remain_percentage``), ``tau`` the
     floor of the group feeding the final classifier (``linear_percentage``).
+
+    ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
+
+    - ``'gradient'`` (default): each of the ``num_batches`` scoring batches is an SGD step
+      (``search_lr``, ``search_momentum``, ``search_weight_decay``) of the hypernetwork model —
+      latents, hypernetwork weights and biases, BatchNorm and the classifier all move — and a
+      unit's score is |∂L/∂z| of the last batch (the authors' RegNet and CIFAR ResNet files);
+    - ``'magnitude'``: the same steps, then |z| (the authors' ImageNet ResNet file);
+    - ``'gradient_sum'``: no steps, |∂L/∂z| summed over the batches at initialisation
+      (this plugin's protocol up to 0.2.0, kept for comparison).
     """
 
     width_mult: float = 2.0
@@ -36,6 +48,10 @@ class LWDNAConfig:
     seed: int = 0
     ignored_layers: Sequence[str] = field(default_factory=tuple)
     grouping_timeout_s: float = 120.0
+    criterion: str = 'gradient'
+    search_lr: float = 0.1
+    search_momentum: float = 0.9
+    search_weight_decay: float = 1e-4
 
     def __post_init__(self) -> None:
         self.validate()
@@ -49,9 +65,9 @@ class LWDNAConfig:
         if len(given) > 1:
             raise ConfigError(f'LWDNAConfig takes exactly one target, got {given}')
         target = getattr(self, given[0])
-        if not _is_number(target) or target <= 0:
+        if not _is_number(target) or not target > 0:
             raise ConfigError(f'{given[0]} must be a positive number, got {target!r}')
-        if not _is_number(self.width_mult) or self.width_mult < 1:
+        if not _is_number(self.width_mult) or not self.width_mult >= 1:
             raise ConfigError(f'width_mult must be >= 1, got {self.width_mult!r}')
         for name in ('rho', 'tau', 'batch_fraction'):
             value = getattr(self, name)
@@ -65,6 +81,14 @@ class LWDNAConfig:
             raise ConfigError(f'tolerance must be in (0, 1), got {self.tolerance!r}')
         if not _is_number(self.grouping_timeout_s) or self.grouping_timeout_s <= 0:
             raise ConfigError(f'grouping_timeout_s must be positive, got {self.grouping_timeout_s!r}')
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f'criterion must be one of {list(CRITERIA)}, got {self.criterion!r}')
+        if not _is_number(self.search_lr) or not self.search_lr > 0:
+            raise ConfigError(f'search_lr must be a positive number, got {self.search_lr!r}')
+        if not _is_number(self.search_momentum) or not 0 <= self.search_momentum < 1:
+            raise ConfigError(f'search_momentum must be in [0, 1), got {self.search_momentum!r}')
+        if not _is_number(self.search_weight_decay) or not self.search_weight_decay >= 0:
+            raise ConfigError(f'search_weight_decay must be >= 0, got {self.search_weight_decay!r}')
         if isinstance(self.ignored_layers, str):
             raise ConfigError('ignored_layers must be a list of module names, not a string')
         self.ignored_layers = tuple(self.ignored_layers)
@@ -100,4 +124,5 @@ class LWDNAConfig:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,12 +1,21 @@
 """The LW-DNA hypernetwork: conv / linear weights generated from per-unit latent vectors,
-scored by the gradient of the task loss with respect to the latents.
+and the scores of the units.
 
 Per layer with output latents z_o (n) and input latents z_i (c) the reference computes
 ``o = z_o ⊗ z_i + b0``, ``o = o[..., None] * w1 + b1``, ``W = (w2 @ o[..., None]).squeeze + b2``.
-With the biases at their zero initialisation this is exactly
-``W[n, c, k] = z_o[n] · z_i[c] · Σ_m w1[n, c, m] · w2[n, c, k, m]``, so we draw w1 and w2 as
-specified, contract them once over m, and keep only that (n, c, k²) factor: the same weights
-and the same gradients w.r.t. z at a fraction of the memory.
+
+Two forms, chosen by the search protocol (:class:`~lwdna_plugin.core.config.LWDNAConfig`
+``criterion``):
+
+- *trainable* (``'gradient'``, ``'magnitude'``): w1, w2 and the biases are parameters; every
+  scoring batch is an optimizer step of latents, hypernetwork and the model's own parameters,
+  as in the reference code;
+- *contracted* (``'gradient_sum'``, no steps): with the biases at their zero initialisation
+  ``W[n, c, k] = z_o[n] · z_i[c] · Σ_m w1[n, c, m] · w2[n, c, k, m]``, so w1 and w2 are
+  contracted once over m and only that (n, c, k²) factor is kept: the same weights and the
+  same gradients w.r.t. z at a fraction of the memory.
+
+Both draw w1 and w2 from the same raw words, so at initialisation they generate the same weights.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ from .groups import CONV_TYPES, ChannelGraph
 from .tracing import ForwardFn, default_forward
 
 LossFn = Callable[[Any, Any], torch.Tensor]
+OptimizerFactory = Callable[[List[torch.Tensor]], torch.optim.Optimizer]
 
 
 @dataclass
@@ -32,15 +42,24 @@ class _GeneratedLayer:
     name: str
     out_units: torch.Tensor      # (n,) latent index per output channel
     in_units: torch.Tensor       # (n, c) or (1, c): latent index per weight input channel
-    factor: torch.Tensor         # (n, c, *kernel): Σ_m w1·w2
     shape: Tuple[int, ...]
+    factor: Optional[torch.Tensor] = None   # contracted form: (n, c, *kernel) Σ_m w1·w2
+    hyper: Optional[nn.ParameterDict] = None   # trainable form: w1 (n, c, m), w2 (n, c, k, m), b0, b1, b2
+
+    def weight(self, z: torch.Tensor) -> torch.Tensor:
+        o = z[self.out_units][:, None] * z[self.in_units]            # (n, c)
+        if self.hyper is None:
+            return o.reshape(o.shape + (1,) * (self.factor.dim() - 2)) * self.factor
+        h = self.hyper
+        hidden = (o + h['b0'])[..., None] * h['w1'] + h['b1']          # (n, c, m)
+        return (torch.einsum('nckm,ncm->nck', h['w2'], hidden) + h['b2']).reshape(self.shape)
 
 
 class HyperScorer:
     """Latent vectors of one graph and the weights they generate."""
 
     def __init__(self, graph: ChannelGraph, embedding_dim: int = 8, seed: int = 0,
-                 device: Optional[torch.device] = None):
+                 device: Optional[torch.device] = None, trainable: bool = False):
         self.graph = graph
         self.device = device or _model_device(graph.model)
         n_units = len(graph.unit_group)
@@ -67,35 +86,56 @@ class HyperScorer:
         streams = np.random.SeedSequence(seed).spawn(len(specs) + 1)
         largest_first = sorted(range(len(specs)), key=lambda i: -math.prod(specs[i][1]))
         with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            draw = draw_hypernet if trainable else draw_factor
             drawn = dict(zip(largest_first, pool.map(
-                lambda i: draw_factor(specs[i][1][0], specs[i][1][1], math.prod(specs[i][1][2:]), embedding_dim,
-                                      _rng(streams[i])), largest_first)))
-        factors = [drawn[i] for i in range(len(specs))]
-        self.layers = [_GeneratedLayer(name, out_u.to(self.device), in_u.to(self.device),
-                                       factor.reshape(shape).to(self.device, dtype), shape)
-                       for (name, shape, out_u, in_u, dtype), factor in zip(specs, factors)]
+                lambda i: draw(specs[i][1][0], specs[i][1][1], math.prod(specs[i][1][2:]), embedding_dim,
+                               _rng(streams[i])), largest_first)))
+        self.layers = []
+        for i, (name, shape, out_u, in_u, dtype) in enumerate(specs):
+            layer = _GeneratedLayer(name, out_u.to(self.device), in_u.to(self.device), shape)
+            if trainable:
+                w1, w2 = drawn[i]
+                n, c, k = w2.shape[:3]
+                layer.hyper = nn.ParameterDict({
+                    'w1': w1, 'w2': w2, 'b0': torch.zeros(n, c), 'b1': torch.zeros(n, c, embedding_dim),
+                    'b2': torch.zeros(n, c, k)}).to(self.device, dtype)
+            else:
+                layer.factor = drawn[i].reshape(shape).to(self.device, dtype)
+            self.layers.append(layer)
         latent = _rng(streams[-1]).standard_normal(n_units + extra, dtype=np.float32)
         self.latent = nn.Parameter(torch.from_numpy(latent).to(self.device))
         self.num_units = n_units
 
     def weights(self) -> Dict[str, torch.Tensor]:
-        """Generated weight of every layer, differentiable w.r.t. ``self.latent``."""
-        z = self.latent
-        out = {}
-        for layer in self.layers:
-            o = z[layer.out_units][:, None] * z[layer.in_units]            # (n, c)
-            out[layer.name] = o.reshape(o.shape + (1,) * (layer.factor.dim() - 2)) * layer.factor
-        return out
+        """Generated weight of every layer, differentiable w.r.t. ``self.latent`` (and the
+        hypernetwork parameters in the trainable form)."""
+        return {layer.name: layer.weight(self.latent) for layer in self.layers}
+
+    def parameters(self) -> List[nn.Parameter]:
+        """The latents and, in the trainable form, every hypernetwork weight and bias."""
+        return [self.latent] + [p for layer in self.layers if layer.hyper is not None for p in layer.hyper.values()]
 
     def score(self, model: nn.Module, batches: Iterable, loss_fn: LossFn, num_batches: int = 2,
               batch_fraction: float = 1.0, forward_fn: Optional[ForwardFn] = None,
-              progress: Optional[Callable[[int, float], None]] = None) -> np.ndarray:
-        """|∂L/∂z| per unit, gradients accumulated over ``num_batches`` batches in train mode."""
+              progress: Optional[Callable[[int, float], None]] = None, criterion: str = 'gradient_sum',
+              make_optimizer: Optional[OptimizerFactory] = None) -> np.ndarray:
+        """Unit scores in train mode over ``num_batches`` batches (see the module docstring):
+        ``'gradient_sum'``: |∂L/∂z| accumulated, no steps; ``'gradient'``: an optimizer step per
+        batch (``make_optimizer(params)``, over the latents, the hypernetwork and the model's own
+        parameters), |∂L/∂z| of the last batch; ``'magnitude'``: the same steps, then |z|."""
         forward_fn = forward_fn or default_forward
+        steps = criterion != 'gradient_sum'
+        if steps and (make_optimizer is None or any(layer.hyper is None for layer in self.layers)):
+            raise ConfigError(f'criterion {criterion!r} takes optimizer steps: build the HyperScorer with '
+                              'trainable=True and pass make_optimizer')
+        generated = {layer.name for layer in self.layers}
+        others = self.parameters()[1:] + [p for name, p in model.named_parameters()
+                                          if name not in generated and p.requires_grad]
+        optimizer = make_optimizer([self.latent] + others) if steps else None
         modes = {m: m.training for m in model.modules()}
         model.train()
         self.latent.grad = None
-        used = 0
+        used, last = 0, None
         try:
             for batch in batches:
                 if used >= num_batches:
@@ -103,6 +143,8 @@ class HyperScorer:
                 inputs, targets = _split_batch(batch)
                 inputs, targets = _to_device(_take_fraction(inputs, batch_fraction), self.device), \
                     _to_device(_take_fraction(targets, batch_fraction), self.device)
+                if optimizer is not None:
+                    optimizer.zero_grad(set_to_none=True)
                 try:
                     output = forward_fn(_WithWeights(model, self.weights()), inputs)
                 except RuntimeError as e:
@@ -115,15 +157,27 @@ class HyperScorer:
                 if not torch.is_tensor(loss) or loss.dim() != 0 or not torch.isfinite(loss):
                     raise ConfigError(f'the loss must be a finite scalar tensor, got {loss!r}')
                 loss.backward()
+                last = self.latent.grad[:self.num_units].abs().detach().clone()
+                if optimizer is not None:
+                    if used + 2 >= num_batches:
+                        # the last batch's score depends on the latents alone (their gradient, or
+                        # their step): every other tensor takes its last step now, and is frozen
+                        for p in others:
+                            p.requires_grad_(False)
+                    optimizer.step()
                 used += 1
                 if progress is not None:
                     progress(used, float(loss.detach()))
         finally:
             for m, mode in modes.items():
                 m.training = mode
+            if optimizer is not None:
+                for p in others:
+                    p.requires_grad_(True)
         if used == 0:
             raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty')
-        return self.latent.grad[:self.num_units].abs().detach().cpu().numpy()
+        scores = self.latent.detach()[:self.num_units].abs() if criterion == 'magnitude' else last
+        return scores.cpu().numpy()
 
     @torch.no_grad()
     def write_weights(self, model: nn.Module) -> None:
@@ -160,17 +214,39 @@ class _WithWeights:
 def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator,
                 chunk: int = 1 << 19) -> torch.Tensor:
     """Σ_m w1·w2 of shape (n, c, k) with w1 ~ U(±√3) of shape (n, c, m) and
-    w2 ~ U(±√3·√(1/(m·c·k))) of shape (n, c, k, m), drawn from ``rng``'s raw 64-bit words.
+    w2 ~ U(±√3·√(1/(m·c·k))) of shape (n, c, k, m), drawn from ``rng``'s raw 64-bit words
+    (:func:`_raw_chunks`). Σ_m is summed on the integer-valued floats and scaled once by
+    √3·b·2⁻⁴⁶."""
+    scale = math.sqrt(3.0) * math.sqrt(3.0 / (m * c * k)) * 2.0 ** -46
+    out = torch.empty(n, c, k)
+    for start, stop, s in _raw_chunks(n, c, k, m, rng, chunk):
+        acc = s[:k, 0] * s[k, 0]
+        for i in range(1, m):
+            acc += s[:k, i] * s[k, i]
+        out[start:stop] = torch.from_numpy(acc).t().reshape(stop - start, c, k)
+    return out.mul_(scale)
+
+
+def draw_hypernet(n: int, c: int, k: int, m: int, rng: np.random.Generator,
+                  chunk: int = 1 << 19) -> Tuple[torch.Tensor, torch.Tensor]:
+    """w1 (n, c, m) and w2 (n, c, k, m) themselves, from the same raw words as :func:`draw_factor`
+    (so Σ_m w1·w2 is its factor, up to float rounding)."""
+    w1, w2 = torch.empty(n, c, m), torch.empty(n, c, k, m)
+    for start, stop, s in _raw_chunks(n, c, k, m, rng, chunk):
+        rows = stop - start
+        w2[start:stop] = torch.from_numpy(s[:k]).permute(2, 0, 1).reshape(rows, c, k, m)
+        w1[start:stop] = torch.from_numpy(s[k]).t().reshape(rows, c, m)
+    return w1.mul_(math.sqrt(3.0) * 2.0 ** -23), w2.mul_(math.sqrt(3.0) * math.sqrt(1.0 / (m * c * k)) * 2.0 ** -23)
+
+
+def _raw_chunks(n: int, c: int, k: int, m: int, rng: np.random.Generator, chunk: int):
+    """Output channels in chunks of ``rows`` (about ``chunk`` values, ⌈values / 2⌉ fresh words
+    each) as integer-valued float32 laid out (k + 1, m, rows·c): value [j, i, r·c + ch] is
+    w2[start + r, ch, j, i] for j < k and w1[start + r, ch, i] for j = k, unscaled.
 
     Each word is viewed as two int32; ``s = int32 >> 8`` is uniform on the integers of
     [−2²³, 2²³), so ``s·2⁻²³`` takes exactly the values of numpy's float32 uniform mapped to
-    [−1, 1), each with the same probability. Output channels are drawn in chunks of ``rows``
-    (about ``chunk`` values, ⌈values / 2⌉ fresh words each) laid out as (k + 1, m, rows·c):
-    value [j, i, r·c + ch] is w2[start + r, ch, j, i] for j < k and w1[start + r, ch, i] for
-    j = k. Σ_m w1·w2 is summed on these integer-valued floats and scaled once by √3·b·2⁻⁴⁶.
-    """
-    scale = math.sqrt(3.0) * math.sqrt(3.0 / (m * c * k)) * 2.0 ** -46
-    out = torch.empty(n, c, k)
+    [−1, 1), each with the same probability."""
     rows = max(1, chunk // (c * (k + 1) * m))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
@@ -178,12 +254,7 @@ def draw_factor(n: int, c: int, k: int, m: int, rng: np.random.Generator,
         words = rng.bit_generator.random_raw(((k + 1) * m * size + 1) // 2)
         ints = words.view(np.int32)[:(k + 1) * m * size]
         np.right_shift(ints, 8, out=ints)
-        s = ints.astype(np.float32).reshape(k + 1, m, size)
-        acc = s[:k, 0] * s[k, 0]
-        for i in range(1, m):
-            acc += s[:k, i] * s[k, i]
-        out[start:stop] = torch.from_numpy(acc).t().reshape(stop - start, c, k)
-    return out.mul_(scale)
+        yield start, stop, ints.astype(np.float32).reshape(k + 1, m, size)
 
 
 def _rng(seed: np.random.SeedSequence) -> np.random.Generator:

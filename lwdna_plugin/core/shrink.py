@@ -23,7 +23,7 @@ from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph
-from .hypernet import HyperScorer, LossFn, _split_batch, generated_layer_names
+from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, generated_layer_names
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
 from .search import SearchResult, bisect_threshold, check_feasible
@@ -127,15 +127,45 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     return graph
 
 
+def search_optimizer(cfg: LWDNAConfig) -> OptimizerFactory:
+    """The reference search's optimizer: SGD with ``search_lr``, ``search_momentum`` and
+    ``search_weight_decay`` over every trainable tensor (latents included)."""
+    return lambda params: InPlaceSGD(params, lr=cfg.search_lr, momentum=cfg.search_momentum,
+                                     weight_decay=cfg.search_weight_decay)
+
+
+class InPlaceSGD(torch.optim.SGD):
+    """``torch.optim.SGD`` (no dampening, no Nesterov) whose step updates a parameter in place
+    without its momentum buffer when no later step reads that buffer: the scoring loop takes a
+    parameter's last step while the latents still move, and the hypernetwork's buffers would
+    be several times the network's size. Steps with a buffer are torch's own."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, wd = group['lr'], group['weight_decay']
+            for p in group['params']:
+                if p.grad is None or p.requires_grad or self.state[p].get('momentum_buffer') is not None:
+                    continue
+                # frozen after this step (requires_grad False) and never stepped before: its
+                # only step is p - lr·(grad + wd·p); a buffer would never be read
+                p.mul_(1 - lr * wd).add_(p.grad, alpha=-lr)
+                p.grad = None
+        return super().step(closure)
+
+
 def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
            forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
-           builder: Optional[Dict[str, Any]] = None) -> ShrinkResult:
+           builder: Optional[Dict[str, Any]] = None,
+           make_optimizer: Optional[OptimizerFactory] = None) -> ShrinkResult:
     """Find the LW-DNA version of ``model`` (left unchanged) and return it pruned.
 
     ``batches`` yields ``(inputs, targets)`` training batches; ``loss_fn(output, targets)``
     is the task loss; ``forward_fn(model, inputs)`` calls the model (default ``model(inputs)``).
     ``builder`` (JSON-serialisable) is stored in the channel config to say how to rebuild
     the baseline (e.g. ``{'zoo': 'timm', 'name': 'resnet50', 'kwargs': {...}}``).
+    ``make_optimizer(params)`` replaces the SGD of ``cfg`` for the search steps
+    (``criterion`` 'gradient' / 'magnitude').
     """
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
@@ -178,11 +208,12 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     kept_full, prunable_idx = budget.kept_full, budget.prunable_idx
 
     t = time.perf_counter()
-    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed)
+    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed, trainable=cfg.criterion != 'gradient_sum')
     timings['hypernet_s'] = time.perf_counter() - t
     t = time.perf_counter()
     scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
-                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss))
+                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss),
+                          criterion=cfg.criterion, make_optimizer=make_optimizer or search_optimizer(cfg))
     timings['scoring_s'] = time.perf_counter() - t
 
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
@@ -221,6 +252,9 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                   'lwdna': float(lw_flops)},
         'params': {'baseline': base_params, 'widened': base_cost.params(wide_full),
                    'lwdna': float(lw_params)},
+        'protocol': {'criterion': cfg.criterion,
+                     'optimizer': None if cfg.criterion == 'gradient_sum' else 'caller' if make_optimizer else
+                     f'SGD(lr={cfg.search_lr}, momentum={cfg.search_momentum}, weight_decay={cfg.search_weight_decay})'},
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
