@@ -105,10 +105,23 @@ def test_supported_variant_of_the_same_net_shrinks(digit_batches):
     (dict(flops_target=-1), 'flops_target'),
     (dict(), 'one target'),
     (dict(flops_target=0.9, params_target=0.9), 'exactly one target'),
+    (dict(flops_target=float('nan')), 'flops_target'),
+    (dict(flops_target=0.9, width_mult=float('inf')), 'width_mult'),
+    (dict(flops_target=0.9, criterion='random'), 'criterion'),
+    (dict(flops_target=0.9, search_optimizer='lbfgs'), 'search_optimizer'),
+    (dict(flops_target=0.9, search_lr=0), 'search_lr'),
+    (dict(flops_target=0.9, search_momentum=1.0), 'search_momentum'),
+    (dict(flops_target=0.9, search_weight_decay=-1e-4), 'search_weight_decay'),
 ])
 def test_invalid_settings(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         LWDNAConfig(**kwargs)
+
+
+def test_a_diverging_search_is_one_clear_error(digit_batches):
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(ConfigError, match='the search diverged'):
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2, search_lr=1e6))
 
 
 def test_unknown_option_in_a_config_block():

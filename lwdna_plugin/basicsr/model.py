@@ -119,7 +119,33 @@ def _shrink(opt: Dict[str, Any], cfg: LWDNAConfig):
     loss = build_loss(pixel_opt).to(device)
     with engine_logs_to(lambda level, message: logger.log(level, f'LW-DNA: {message}')):
         return shrink(baseline, _batches(loader, device), loss, cfg, model_name=opt['network_g']['type'],
-                      builder={'zoo': 'basicsr', 'network_g': dict(opt['network_g'])})
+                      builder={'zoo': 'basicsr', 'network_g': dict(opt['network_g'])},
+                      make_optimizer=run_optimizer(opt))
+
+
+SEARCH_SETTINGS = ('search_optimizer', 'search_lr', 'search_momentum', 'search_weight_decay')
+OPTIMIZERS = {'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW, 'SGD': torch.optim.SGD}
+OPTIMIZER_KWARGS = ('lr', 'weight_decay', 'betas', 'eps', 'momentum', 'nesterov', 'amsgrad')
+
+
+def run_optimizer(opt: Dict[str, Any]):
+    """The search steps use the run's own optimizer (``train:optim_g``), as the reference search
+    does, unless the lwdna block sets ``search_*`` itself. Only torch's Adam / AdamW / SGD with
+    their numeric settings (an option file is data)."""
+    if any(key in (opt.get('lwdna') or {}) for key in SEARCH_SETTINGS):
+        return None
+    optim = dict(opt['train'].get('optim_g') or {})
+    kind = optim.pop('type', None)
+    if kind not in OPTIMIZERS:
+        raise ConfigError(f'train:optim_g type {kind!r} cannot drive the LW-DNA search steps; use one of '
+                          f'{sorted(OPTIMIZERS)} or set search_optimizer / search_lr in the lwdna block')
+    unknown = sorted(set(optim) - set(OPTIMIZER_KWARGS))
+    if unknown:
+        raise ConfigError(f'train:optim_g settings {unknown} are not used by the LW-DNA search; set search_* in the '
+                          'lwdna block instead')
+    if 'betas' in optim:
+        optim['betas'] = tuple(optim['betas'])
+    return lambda params: OPTIMIZERS[kind](params, **optim)
 
 
 def _batches(loader, device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 TARGET_FIELDS = ('flops_target', 'flops_target_abs', 'params_target', 'params_target_abs')
 CRITERIA = ('gradient', 'magnitude', 'gradient_sum')
+SEARCH_OPTIMIZERS = ('sgd', 'adam')
 
 
 @dataclass
@@ -24,7 +25,8 @@ class LWDNAConfig:
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
     - ``'gradient'`` (default): each of the ``num_batches`` scoring batches is an SGD step
-      (``search_lr``, ``search_momentum``, ``search_weight_decay``) of the hypernetwork model —
+      (``search_optimizer`` 'sgd' or 'adam', ``search_lr``, ``search_momentum`` (SGD),
+      ``search_weight_decay``) of the hypernetwork model —
       latents, hypernetwork weights and biases, BatchNorm and the classifier all move — and a
       unit's score is |∂L/∂z| of the last batch (the authors' RegNet and CIFAR ResNet files);
     - ``'magnitude'``: the same steps, then |z| (the authors' ImageNet ResNet file);
@@ -49,6 +51,7 @@ class LWDNAConfig:
     ignored_layers: Sequence[str] = field(default_factory=tuple)
     grouping_timeout_s: float = 120.0
     criterion: str = 'gradient'
+    search_optimizer: str = 'sgd'
     search_lr: float = 0.1
     search_momentum: float = 0.9
     search_weight_decay: float = 1e-4
@@ -83,6 +86,8 @@ class LWDNAConfig:
             raise ConfigError(f'grouping_timeout_s must be positive, got {self.grouping_timeout_s!r}')
         if self.criterion not in CRITERIA:
             raise ConfigError(f'criterion must be one of {list(CRITERIA)}, got {self.criterion!r}')
+        if self.search_optimizer not in SEARCH_OPTIMIZERS:
+            raise ConfigError(f'search_optimizer must be one of {list(SEARCH_OPTIMIZERS)}, got {self.search_optimizer!r}')
         if not _is_number(self.search_lr) or not self.search_lr > 0:
             raise ConfigError(f'search_lr must be a positive number, got {self.search_lr!r}')
         if not _is_number(self.search_momentum) or not 0 <= self.search_momentum < 1:

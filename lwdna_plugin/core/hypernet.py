@@ -154,8 +154,13 @@ class HyperScorer:
                         f'the widened {type(model).__name__} does not run ({e}); its forward pass probably '
                         'hard-codes channel counts') from e
                 loss = loss_fn(output, targets)
-                if not torch.is_tensor(loss) or loss.dim() != 0 or not torch.isfinite(loss):
-                    raise ConfigError(f'the loss must be a finite scalar tensor, got {loss!r}')
+                if not torch.is_tensor(loss) or loss.dim() != 0:
+                    raise ConfigError(f'the loss must be a scalar tensor, got {loss!r}')
+                if not torch.isfinite(loss):
+                    if optimizer is not None and used:
+                        raise ConfigError(f'the search diverged: the loss is {float(loss)} after {used} optimizer '
+                                          'step(s); lower search_lr (or use the run\'s own optimizer)')
+                    raise ConfigError(f'the loss must be finite, got {float(loss)}')
                 loss.backward()
                 last = self.latent.grad[:self.num_units].abs().detach().clone()
                 if optimizer is not None:
@@ -177,6 +182,9 @@ class HyperScorer:
         if used == 0:
             raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty')
         scores = self.latent.detach()[:self.num_units].abs() if criterion == 'magnitude' else last
+        if not torch.isfinite(scores).all():
+            raise ConfigError(f'the search diverged: non-finite {criterion} scores after {used} batch(es); '
+                              'lower search_lr (or use the run\'s own optimizer)')
         return scores.cpu().numpy()
 
     @torch.no_grad()

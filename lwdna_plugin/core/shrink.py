@@ -128,8 +128,10 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
 
 
 def search_optimizer(cfg: LWDNAConfig) -> OptimizerFactory:
-    """The reference search's optimizer: SGD with ``search_lr``, ``search_momentum`` and
-    ``search_weight_decay`` over every trainable tensor (latents included)."""
+    """The search's optimizer over every trainable tensor (latents included): SGD with
+    ``search_lr``, ``search_momentum``, ``search_weight_decay`` (the reference's), or Adam."""
+    if cfg.search_optimizer == 'adam':
+        return lambda params: torch.optim.Adam(params, lr=cfg.search_lr, weight_decay=cfg.search_weight_decay)
     return lambda params: InPlaceSGD(params, lr=cfg.search_lr, momentum=cfg.search_momentum,
                                      weight_decay=cfg.search_weight_decay)
 
@@ -254,7 +256,8 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                    'lwdna': float(lw_params)},
         'protocol': {'criterion': cfg.criterion,
                      'optimizer': None if cfg.criterion == 'gradient_sum' else 'caller' if make_optimizer else
-                     f'SGD(lr={cfg.search_lr}, momentum={cfg.search_momentum}, weight_decay={cfg.search_weight_decay})'},
+                     f'{cfg.search_optimizer}(lr={cfg.search_lr}, momentum={cfg.search_momentum}, '
+                     f'weight_decay={cfg.search_weight_decay})'},
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
