@@ -30,6 +30,7 @@ from benchmarks.common import build_restoration_network, lwdna_settings, sr_opti
 from lwdna_plugin.data import digit_batches, photo_denoise_batches  # noqa: E402
 from benchmarks.paper_tables import TABLE1, TABLE2, PaperRow  # noqa: E402
 from lwdna_plugin import LWDNAConfig, count_flops_params, shrink  # noqa: E402
+from lwdna_plugin.basicsr.model import run_optimizer  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'docs', 'results.md')
 HEADER = ['| config | input | baseline GFLOPs (paper) | Δ | baseline params M (paper) | Δ '
@@ -76,10 +77,11 @@ def table2_rows(scoring_batch: int, rows: Sequence[str], plots: Optional[str]) -
         baseline = build_restoration_network(row)
         in_ch = sr_option('baseline', row)['network_g'].get('num_in_ch', 1)
         flops, params = count_flops_params(baseline, input_shape=(1, in_ch, paper.input_size, paper.input_size))
-        settings = sr_option('lwdna', row)['lwdna']
-        cfg = LWDNAConfig.from_dict(dict(settings))
+        option = sr_option('lwdna', row)
+        cfg = LWDNAConfig.from_dict(dict(option['lwdna']))
         batches = photo_denoise_batches(paper.input_size, 70, scoring_batch, cfg.num_batches)
-        result = shrink(baseline, batches, F.l1_loss, cfg)
+        # the search steps with the run's own optimizer (train:optim_g), as the basicsr adapter does
+        result = shrink(baseline, batches, F.l1_loss, cfg, make_optimizer=run_optimizer(option))
         save_plot(result, row, plots)
         lines.append(row_line(row, paper, flops, params, result.channel_config))
     return lines
