@@ -35,13 +35,14 @@ def mm_classifier(backbone, in_channels, num_classes):
 
 
 CASES = {
-    # name: (builder, input size, batch, lwdna settings: the paper's ImageNet command for ResNet50, defaults else)
+    # name: (builder, input size, batch, lwdna settings: the paper's ImageNet command for ResNet50, defaults
+    # else; the criterion of the authors' code for the network)
     'resnet50-imagenet': (lambda: mm_classifier(dict(type='ResNet', depth=50), 2048, 1000), 224, 32,
-                          dict(flops_target=0.92, embedding_dim=2)),
+                          dict(flops_target=0.92, embedding_dim=2, criterion='magnitude')),
     'regnetx400mf-cifar': (lambda: mm_classifier(dict(type='RegNet', arch='regnetx_400mf'), 384, 100), 32, 64,
-                           dict(flops_target=0.9813, embedding_dim=8)),
+                           dict(flops_target=0.9813, embedding_dim=8, criterion='gradient')),
     'regnetx400mf-cifar-m2': (lambda: mm_classifier(dict(type='RegNet', arch='regnetx_400mf'), 384, 100), 32, 64,
-                              dict(flops_target=0.9813, embedding_dim=2)),
+                              dict(flops_target=0.9813, embedding_dim=2, criterion='gradient')),
 }
 
 
@@ -72,11 +73,16 @@ def main(argv=None):
     p.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
     p.add_argument('--repeats', type=int, default=5, help='timed baseline iterations (median)')
     p.add_argument('--runs', type=int, default=3, help='shrink runs per model (median)')
+    p.add_argument('--no-compare', action='store_true',
+                   help="skip the side-by-side run with 0.2.0's protocol (criterion 'gradient_sum', no steps)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     rows = []
-    for name in args.cases:
-        build, size, batch, settings = CASES[name]
+    variants = [(name, settings) for name in args.cases
+                for settings in [CASES[name][3]] + ([] if args.no_compare else
+                                                    [{**CASES[name][3], 'criterion': 'gradient_sum'}])]
+    for name, settings in variants:
+        build, size, batch, _ = CASES[name]
         model = build()
         num_classes = model.head.fc.out_features
         x, y = torch.randn(batch, 3, size, size), torch.randint(0, num_classes, (batch,))
@@ -91,18 +97,19 @@ def main(argv=None):
         iteration = statistics.median([iteration, train_iteration_time(build(), x, y, args.repeats)])
         wall, config = sorted(runs, key=lambda run: run[0])[len(runs) // 2]   # the median run
         t = config['timings']
-        rows.append(dict(model=name, batch=f'{batch}x{size}²', iteration_s=iteration, shrink_s=wall,
+        rows.append(dict(model=name, criterion=settings['criterion'], batch=f'{batch}x{size}²', iteration_s=iteration, shrink_s=wall,
                          ratio=wall / iteration, scoring_s=t['scoring_s'], hypernet_s=t['hypernet_s'],
                          search_s=t['search_s'], peak_rss_mb=peak_rss_mb(),
                          flops_ratio=config['flops']['lwdna'] / config['flops']['baseline']))
         del model
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU')
     print(f'medians: baseline iteration of {args.repeats} (before and after), shrink of {args.runs} runs')
-    print('| model | batch | baseline iter (s) | shrink (s) | shrink / iter | scoring (s) | hypernet init (s) '
-          '| bisection (s) | process peak RSS (MB) | LW-DNA FLOPs ratio |')
-    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    print('| model | criterion | batch | baseline iter (s) | shrink (s) | shrink / iter | scoring (s) '
+          '| hypernet init (s) | bisection (s) | process peak RSS (MB) | LW-DNA FLOPs ratio |')
+    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for r in rows:
-        print(f"| {r['model']} | {r['batch']} | {r['iteration_s']:.2f} | {r['shrink_s']:.2f} | {r['ratio']:.2f} "
+        print(f"| {r['model']} | {r['criterion']} | {r['batch']} | {r['iteration_s']:.2f} | {r['shrink_s']:.2f} "
+              f"| {r['ratio']:.2f} "
               f"| {r['scoring_s']:.2f} | {r['hypernet_s']:.2f} | {r['search_s']:.4f} | {r['peak_rss_mb']:.0f} "
               f"| {r['flops_ratio']:.4f} |")
 
