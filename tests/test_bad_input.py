@@ -231,3 +231,36 @@ def test_spatial_reshapes_are_channel_preserving(digit_batches):
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     with torch.no_grad():
         assert relative_error(result.model.eval()(x), reference(x)) < 1e-5
+
+
+def test_tampered_channel_configs_are_refused(digit_batches):
+    """A hand-edited channel config never rebuilds into another network than it describes."""
+    import copy
+
+    model = timm.create_model('resnet10t', num_classes=10)
+    config = shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2)).channel_config
+    output = next(g for g in config['groups'] if g['fixed'] and 'fc:out' in g['members'])
+    prunable = next(g for g in config['groups'] if not g['fixed'])
+
+    def tampered(change):
+        bad = copy.deepcopy(config)
+        change(bad)
+        return bad
+
+    def entry(bad, index):
+        return next(g for g in bad['groups'] if g['index'] == index)
+
+    cases = [
+        (lambda c: entry(c, output['index']).update(kept_units=5), 'is fixed'),
+        (lambda c: entry(c, prunable['index']).update(kept_units=5000), 'keeps 5000 units'),
+        (lambda c: entry(c, prunable['index']).update(kept_units=2.7), 'keeps 2.7 units'),
+        (lambda c: entry(c, prunable['index']).update(kept_units=0), 'keeps 0 units'),
+        (lambda c: entry(c, prunable['index']).update(index=999), 'not a group of this model'),
+        (lambda c: c['groups'].remove(entry(c, prunable['index'])), 'no entry for group'),
+        (lambda c: c.update(width_mult=float('inf')), 'width_mult'),
+    ]
+    for change, phrase in cases:
+        with pytest.raises(ChannelConfigMismatchError, match=phrase):
+            apply_channel_config(timm.create_model('resnet10t', num_classes=10), tampered(change))
+    rebuilt = apply_channel_config(timm.create_model('resnet10t', num_classes=10), config)
+    assert rebuilt(digit_batches[0][0]).shape == (8, 10)

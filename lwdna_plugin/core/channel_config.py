@@ -149,4 +149,38 @@ def apply_channel_config(model: nn.Module, config: Dict[str, Any] | str | os.Pat
     ignored = config.get('hyperparameters', {}).get('ignored_layers', ())
     graph = build_channel_graph(model, example_inputs, forward_fn, ignored)
     check_matches(graph, config)
-    return resize_groups(graph, {g['index']: g['kept_units'] for g in config['groups']})
+    return resize_groups(graph, kept_units(graph, config))
+
+
+def kept_units(graph: ChannelGraph, config: Dict[str, Any]) -> Dict[int, int]:
+    """The kept units per group index, checked against the model: every group once, integer
+    counts from 1 up to the widened width, fixed groups (network input / output) unchanged.
+    A tampered or hand-edited config is refused instead of giving another network."""
+    width = config.get('width_mult')
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 1 <= width <= 64:
+        raise ChannelConfigMismatchError(f'channel config: width_mult {width!r:.40} is not a width multiplier')
+    divisor = (config.get('hyperparameters') or {}).get('channel_divisor', 1)
+    divisor = divisor if isinstance(divisor, int) and not isinstance(divisor, bool) and divisor > 0 else 1
+    entries = config['groups']
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ChannelConfigMismatchError('channel config: groups must be a list of objects')
+    kept: Dict[int, int] = {}
+    for entry in entries:
+        index, units = entry.get('index'), entry.get('kept_units')
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(graph.groups) \
+                or index in kept:
+            raise ChannelConfigMismatchError(f'channel config: group index {index!r:.40} is not a group of this '
+                                             f'model (0 to {len(graph.groups) - 1}, each once)')
+        group = graph.groups[index]
+        most = math.ceil(width * group.num_units) + divisor
+        if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= most:
+            raise ChannelConfigMismatchError(f'channel config: group {index} ({group.name}) keeps {units!r:.40} '
+                                             f'units; it has {group.num_units}, at most {most} when widened')
+        if group.fixed_reason and units != group.num_units:
+            raise ChannelConfigMismatchError(f'channel config: group {index} ({group.name}) is fixed '
+                                             f'({group.fixed_reason}) but keeps {units} of its {group.num_units} units')
+        kept[index] = units
+    missing = [g.index for g in graph.groups if g.index not in kept and not g.fixed_reason]
+    if missing:
+        raise ChannelConfigMismatchError(f'channel config: no entry for group(s) {missing[:5]} of this model')
+    return kept
