@@ -264,3 +264,14 @@ def test_tampered_channel_configs_are_refused(digit_batches):
             apply_channel_config(timm.create_model('resnet10t', num_classes=10), tampered(change))
     rebuilt = apply_channel_config(timm.create_model('resnet10t', num_classes=10), config)
     assert rebuilt(digit_batches[0][0]).shape == (8, 10)
+
+
+def test_a_loss_that_ignores_the_channels_is_refused(digit_batches):
+    """All-zero scores (one class only, a constant loss) would give an arbitrary architecture."""
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(ConfigError, match='every channel scored 0'):
+        shrink(model, digit_batches, lambda out, y: (out * 0).sum() + 1.0,
+               LWDNAConfig(flops_target=0.9, embedding_dim=2, criterion='gradient_sum'))
+    with pytest.raises(ConfigError, match='every channel scored 0'):
+        shrink(model, digit_batches, lambda out, y: (out * 0).sum() + 1.0,
+               LWDNAConfig(flops_target=0.9, embedding_dim=2))
