@@ -270,8 +270,9 @@ def test_size_limit_and_example_input_shape(tmp_path, timm_config):
 
     path = tmp_path / 'big.json'
     path.write_text('[' + '0,' * 600 + '0]')
-    with pytest.raises(ConfigError, match='more than the 1000'):
+    with pytest.raises(ConfigError, match='more than the 1000') as refused:
         read_json_file(path, 'channel config', max_bytes=1000)
+    assert 'not valid JSON' not in str(refused.value)   # the size error itself, not re-worded
     config = json.loads(json.dumps(timm_config))
     config['input_shape'] = [1, 3, 100000, 100000]
     with pytest.raises(ChannelConfigMismatchError, match='input_shape'):

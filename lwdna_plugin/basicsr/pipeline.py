@@ -89,7 +89,7 @@ def check_options(opt: Dict[str, Any]) -> None:
     train set smaller than one batch."""
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    from .model import LWDNASRModel
+    from .model import LWDNASRModel, run_optimizer
 
     lwdna = None
     if opt.get('lwdna') is not None:
@@ -99,8 +99,10 @@ def check_options(opt: Dict[str, Any]) -> None:
             raise ConfigError(f'the lwdna block needs model_type: LWDNASRModel (got {opt["model_type"]!r})')
         if opt['network_g'].get('type') == 'LWDNANet':
             raise ConfigError('with an lwdna block, network_g is the baseline arch (not LWDNANet)')
-        if opt['is_train'] and not opt['train'].get('pixel_opt'):
-            raise ConfigError('LW-DNA scores channels with the pixel loss: the option file needs train:pixel_opt')
+        if opt['is_train']:
+            if not opt['train'].get('pixel_opt'):
+                raise ConfigError('LW-DNA scores channels with the pixel loss: the option file needs train:pixel_opt')
+            run_optimizer(opt)   # an optim_g the search steps cannot use fails here, before any folder
     for phase, dataset_opt in opt['datasets'].items():
         for key in ('dataroot_gt', 'dataroot_lq'):
             root = dataset_opt.get(key)
@@ -117,10 +119,10 @@ def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
     """An unreachable FLOPs / params target fails before basicsr creates or archives anything:
     the floors' cost is known from the baseline network alone (FLOPs ratios of these fully
     convolutional networks do not depend on the input size)."""
-    from basicsr.utils.registry import ARCH_REGISTRY
+    from .lwdna_arch import arch_constructor
 
     network_g = copy.deepcopy(dict(opt['network_g']))
-    network = ARCH_REGISTRY.get(network_g.pop('type'))(**network_g)
+    network = arch_constructor(network_g.pop('type'))(**network_g)
     first = next((m for m in network.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if first is None:
         raise ConfigError(f'network_g {opt["network_g"]["type"]!r} has no convolution to resize')

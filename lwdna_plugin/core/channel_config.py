@@ -14,7 +14,7 @@ import torch.nn as nn
 from .errors import ChannelConfigMismatchError
 from .groups import ChannelGraph, build_channel_graph
 from .resize import resize_groups
-from .safe_load import read_json_file
+from .safe_load import is_int, read_json_file
 from .tracing import ForwardFn
 
 FORMAT = 'lwdna-channel-config'
@@ -84,8 +84,7 @@ def validate_channel_config(config: Any) -> Dict[str, Any]:
             raise ChannelConfigMismatchError(f'channel config lacks the field {key!r}')
     shape = config['input_shape']
     if shape is not None and (
-            not isinstance(shape, list) or not 2 <= len(shape) <= 5
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)
+            not isinstance(shape, list) or not 2 <= len(shape) <= 5 or not all(map(is_int(1), shape))
             or math.prod(shape) > MAX_EXAMPLE_ELEMENTS):
         raise ChannelConfigMismatchError(f'channel config: input_shape {shape!r:.80} is not the shape of one '
                                          f'example input (2 to 5 positive sizes, at most {MAX_EXAMPLE_ELEMENTS} '
@@ -160,20 +159,19 @@ def kept_units(graph: ChannelGraph, config: Dict[str, Any]) -> Dict[int, int]:
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 1 <= width <= 64:
         raise ChannelConfigMismatchError(f'channel config: width_mult {width!r:.40} is not a width multiplier')
     divisor = (config.get('hyperparameters') or {}).get('channel_divisor', 1)
-    divisor = divisor if isinstance(divisor, int) and not isinstance(divisor, bool) and divisor > 0 else 1
+    divisor = divisor if is_int(1)(divisor) else 1
     entries = config['groups']
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ChannelConfigMismatchError('channel config: groups must be a list of objects')
     kept: Dict[int, int] = {}
     for entry in entries:
         index, units = entry.get('index'), entry.get('kept_units')
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(graph.groups) \
-                or index in kept:
+        if not is_int(0, len(graph.groups) - 1)(index) or index in kept:
             raise ChannelConfigMismatchError(f'channel config: group index {index!r:.40} is not a group of this '
                                              f'model (0 to {len(graph.groups) - 1}, each once)')
         group = graph.groups[index]
         most = math.ceil(width * group.num_units) + divisor
-        if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= most:
+        if not is_int(1, most)(units):
             raise ChannelConfigMismatchError(f'channel config: group {index} ({group.name}) keeps {units!r:.40} '
                                              f'units; it has {group.num_units}, at most {most} when widened')
         if group.fixed_reason and units != group.num_units:

@@ -52,8 +52,9 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
 
     Resized layers get fresh parameters, drawn like the baseline's layers if
     ``init_like_baseline`` (:func:`~lwdna_plugin.core.init_match.match_baseline_init`), else by
-    their own ``reset_parameters``; a zoo's own init method, where it has one, may run afterwards. The ``weight`` of layers named in
-    ``weights_set_later`` is left uninitialised (the hypernetwork writes it).
+    their own ``reset_parameters``; a zoo's own init method, where it has one, may run
+    afterwards. The ``weight`` of layers named in ``weights_set_later`` is left uninitialised
+    (the hypernetwork writes it).
     """
     sizes: Dict[Tuple[str, str], int] = {}
     for (key, kind), dim in graph.dims.items():

@@ -54,6 +54,8 @@ def read_json_file(path: str | os.PathLike, what: str, error: Type[LWDNAError] =
         with open(name, 'rb') as f:
             text = f.read().decode('utf-8')
         data = json.loads(text, parse_constant=_refuse_constant)
+    except LWDNAError:   # the size check above (a ConfigError is also a ValueError)
+        raise
     except FileNotFoundError:
         raise error(f'{what} {name!r} does not exist') from None
     except OSError as e:

@@ -217,7 +217,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                           progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss),
                           criterion=cfg.criterion, make_optimizer=make_optimizer or search_optimizer(cfg))
     timings['scoring_s'] = time.perf_counter() - t
-    if cfg.criterion != 'magnitude' and not scores[np.concatenate([g.units for g in wide_graph.prunable_groups])].any():
+    if cfg.criterion != 'magnitude' and not scores[np.concatenate([g.units for g in prunable])].any():
         raise ConfigError('every channel scored 0: the loss does not depend on the channels on these batches '
                           '(a single class? a constant or detached loss?); the architecture would be arbitrary')
 
