@@ -42,7 +42,7 @@ BEGIN, END = '<!-- reproduce_tables:begin -->', '<!-- reproduce_tables:end -->'
 def save_plot(result, row: str, plots: Optional[str]) -> None:
     """The row's per-layer plot, report and channel config as ``<plots>/<row>_channels.png`` etc."""
     if plots:
-        result.save(plots, prefix=row)
+        result.save(plots, prefix=row, overwrite=True)
 
 
 def table1_rows(scoring_batch: int, rows: Sequence[str], plots: Optional[str]) -> List[str]:

@@ -1,7 +1,7 @@
 """lwdna_plugin: LW-DNA (the Heterogeneity Hypothesis, CVPR 2021) for existing model zoos."""
 from .core import (ChannelConfigMismatchError, CheckpointError, ConfigError, InfeasibleTargetError, LWDNAConfig, LWDNAError,
-                   ShrinkResult, UnsupportedModelError, apply_channel_config, count_flops_params, shrink,
-                   widen)
+                   OutputError, ShrinkResult, UnsupportedModelError, apply_channel_config, count_flops_params,
+                   shrink, widen)
 from .version import __version__
 
 
@@ -18,4 +18,4 @@ def _register_zoo_adapters() -> None:
 _register_zoo_adapters()
 __all__ = ['LWDNAConfig', 'shrink', 'widen', 'ShrinkResult', 'apply_channel_config', 'count_flops_params',
            'LWDNAError', 'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError',
-           'ChannelConfigMismatchError', 'CheckpointError']
+           'ChannelConfigMismatchError', 'CheckpointError', 'OutputError']

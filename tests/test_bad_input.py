@@ -112,6 +112,10 @@ def test_supported_variant_of_the_same_net_shrinks(digit_batches):
     (dict(flops_target=0.9, search_lr=0), 'search_lr'),
     (dict(flops_target=0.9, search_momentum=1.0), 'search_momentum'),
     (dict(flops_target=0.9, search_weight_decay=-1e-4), 'search_weight_decay'),
+    (dict(flops_target=0.9, seed=-1), 'seed'),
+    (dict(flops_target=0.9, seed='0'), 'seed'),
+    (dict(flops_target=0.9, seed=1.5), 'seed'),
+    (dict(flops_target=0.9, width_mult=float('nan')), 'width_mult'),
 ])
 def test_invalid_settings(kwargs, field):
     with pytest.raises(ConfigError, match=field):
@@ -258,6 +262,12 @@ def test_tampered_channel_configs_are_refused(digit_batches):
         (lambda c: entry(c, prunable['index']).update(index=999), 'not a group of this model'),
         (lambda c: c['groups'].remove(entry(c, prunable['index'])), 'no entry for group'),
         (lambda c: c.update(width_mult=float('inf')), 'width_mult'),
+        (lambda c: entry(c, prunable['index'])['kept_indices'].__setitem__(0, prunable['kept_indices'][1]),
+         'kept_indices are not'),
+        (lambda c: entry(c, prunable['index'])['kept_indices'].__setitem__(0, 10 ** 6), 'kept_indices are not'),
+        (lambda c: entry(c, prunable['index'])['kept_indices'].pop(), 'kept_indices are not'),
+        (lambda c: c.update(input_shape=[0, 3, 32, 32]), 'input_shape'),
+        (lambda c: c.update(input_shape='1x3x32x32'), 'input_shape'),
     ]
     for change, phrase in cases:
         with pytest.raises(ChannelConfigMismatchError, match=phrase):
@@ -275,3 +285,71 @@ def test_a_loss_that_ignores_the_channels_is_refused(digit_batches):
     with pytest.raises(ConfigError, match='every channel scored 0'):
         shrink(model, digit_batches, lambda out, y: (out * 0).sum() + 1.0,
                LWDNAConfig(flops_target=0.9, embedding_dim=2))
+
+
+def _nan_gradient_loss(output, target):
+    """Finite (the cross-entropy) but its gradient is NaN: sqrt'(0) · 0."""
+    return F.cross_entropy(output, target) + (output * 0).sum().sqrt()
+
+
+@pytest.mark.parametrize('case,error,phrase', [
+    ('wrong channels', ConfigError, "does not run on the first batch's inputs"),
+    ('second batch with other channels', ConfigError, "batch 2: inputs .* do not fit the first batch"),
+    ('too few targets', ConfigError, 'batch 1: 3 targets for 8 samples'),
+    ('labels out of range', ConfigError, 'labels from 20 to 29, but the model outputs 10 classes'),
+    ('batch size 1', ConfigError, 'holds 1 sample'),
+    ('float64 inputs', ConfigError, 'float64 but the model.s parameters are float32'),
+    ('detached loss', ConfigError, 'the loss does not depend on the model.s output'),
+    ('nan gradient', ConfigError, 'not finite on batch 1: the loss has no finite gradient'),
+    ('loss that fails', ConfigError, 'the loss fails on batch 1'),
+])
+def test_bad_batches_fail_with_one_clear_error(case, error, phrase, digit_batches):
+    """Each row of the bad-batch matrix: an LWDNAError naming the batch, never a traceback of torch."""
+    (x1, y1), (x2, y2) = digit_batches
+    batches, loss = [(x1, y1), (x2, y2)], F.cross_entropy
+    if case == 'wrong channels':
+        batches = [(x[:, :1], y) for x, y in batches]
+    elif case == 'second batch with other channels':
+        batches = [(x1, y1), (x2[:, :1], y2)]
+    elif case == 'too few targets':
+        batches = [(x, y[:3]) for x, y in batches]
+    elif case == 'labels out of range':
+        batches = [(x, y + 20) for x, y in batches]
+    elif case == 'batch size 1':
+        batches = [(x[:1], y[:1]) for x, y in batches]
+    elif case == 'float64 inputs':
+        batches = [(x.double(), y) for x, y in batches]
+    elif case == 'detached loss':
+        loss = lambda out, y: F.cross_entropy(out.detach(), y)   # noqa: E731
+    elif case == 'nan gradient':
+        loss = _nan_gradient_loss
+    elif case == 'loss that fails':
+        loss = lambda out, y: F.cross_entropy(out, y.float())   # noqa: E731  (float class indices)
+    with pytest.raises(error, match=phrase):
+        shrink(timm.create_model('resnet10t', num_classes=10), batches, loss,
+               LWDNAConfig(flops_target=0.9, embedding_dim=2, criterion='gradient_sum' if 'nan' in case else 'gradient'))
+
+
+def test_warnings_are_logged_and_recorded(digit_batches, caplog):
+    """Fewer batches than num_batches, and a search that cannot reach the tolerance: a correct
+    result, with warnings in the log and in the channel config."""
+    model = timm.create_model('resnet10t', num_classes=10)
+    with caplog.at_level('WARNING', logger='lwdna_plugin'):
+        result = shrink(model, digit_batches, F.cross_entropy,
+                        LWDNAConfig(flops_target=0.9, embedding_dim=2, num_batches=5, tolerance=1e-9))
+    warnings = result.channel_config['warnings']
+    assert len(warnings) == 2 and 'only 2 of the 5 scoring batches' in warnings[0]
+    assert 'from the flops target (tolerance 1e-07 %)' in warnings[1] and not result.search.converged
+    assert all(w in caplog.text for w in warnings)
+    clean = shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2))
+    assert clean.channel_config['warnings'] == []
+
+
+@pytest.mark.parametrize('content,phrase', [(b'\x89PNG\r\n\x1a\n\x00\xff\xfe garbage', 'not a UTF-8 text file'),
+                                            (None, 'does not exist')])
+def test_unreadable_channel_config_file(content, phrase, tmp_path):
+    path = tmp_path / 'lwdna_channels.json'
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ChannelConfigMismatchError, match=phrase):
+        apply_channel_config(timm.create_model('resnet10t', num_classes=10), str(path))

@@ -1,12 +1,15 @@
 """tools/shrink.py end to end on real data, its outputs, and its refusals."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -65,19 +68,107 @@ def test_mmpretrain_config_on_an_image_folder(tmp_path):
     assert abs(config['flops']['lwdna'] / (0.8 * config['flops']['baseline']) - 1) <= 0.005
 
 
+def load_shrink_tool():
+    spec = importlib.util.spec_from_file_location('lwdna_shrink_tool', ROOT / 'tools' / 'shrink.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def image_folder(root: Path, classes: int, per_class: int = 6) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f'class{c}').mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(root / f'class{c}' / f'{i}.png')
+    return root
+
+
+def snapshot(folder: Path):
+    """Every file under ``folder`` (relative path) with its bytes and mtime."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def unreadable_image(tmp_path):
+    root = image_folder(tmp_path / 'bad_images', 2)
+    (root / 'class0' / 'broken.png').write_bytes(b'not an image')
+    return ['--data', root, '--batch-size', '16']
+
+
 @pytest.mark.parametrize('args,phrase', [
     (['--data', 'no/such/dir'], "data directory 'no/such/dir' does not exist"),
     (['--rho', '1.5'], 'rho must be in (0, 1]'),
     (['--flops-target', '0.01'], 'floors already keep'),
+    (['--flops-target', 'nan'], 'flops_target must be a positive number'),
+    (['--width-mult', 'inf'], 'width_mult must be >= 1'),
+    (['--seed', '-1'], 'seed must be an integer'),
+    (['--input-size', '0'], '--input-size must be a positive'),
+    (['--batch-size', '0'], '--batch-size must be at least 2'),
+    (['--batch-size', '1'], '--batch-size must be at least 2'),
+    (['--num-classes', '0'], '--num-classes must be at least 2'),
+    (['--num-classes', '-3'], '--num-classes must be at least 2'),
+    (['--num-classes', '5'], '--num-classes 5 is fewer than the 10 classes'),
+    (['--device', 'nonsense'], "--device 'nonsense' is not usable here"),
+    (lambda tmp: ['--data', image_folder(tmp / 'one_class', 1)], 'holds 1 class folder(s)'),
+    (unreadable_image, "cannot read the data in"),
+    (lambda tmp: ['--work-dir', tmp / 'work' / 'notes.txt'], 'is a file, not a directory'),
 ])
-def test_bad_input_exits_2_and_keeps_the_work_dir(args, phrase, tmp_path):
+def test_bad_input_exits_2_and_keeps_the_work_dir(args, phrase, tmp_path, capsys):
+    """The CLI's bad-input matrix (in process): one ``error:`` line, exit 2, and every file of
+    the work dir as it was, including a user's own file named like a temporary of ours."""
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'notes.txt').write_text('keep me')
-    proc = run_shrink('resnet18', '--work-dir', work, '--embedding-dim', '2', *args)
-    assert proc.returncode == 2
-    assert phrase in proc.stderr and proc.stderr.count('error:') == 1
-    assert sorted(os.listdir(work)) == ['notes.txt'] and (work / 'notes.txt').read_text() == 'keep me'
+    (work / 'lwdna_channels.json.tmp').write_text('also mine')
+    before = snapshot(work)
+    args = args(tmp_path) if callable(args) else args
+    code = load_shrink_tool().main(['resnet10t', '--work-dir', str(work), '--embedding-dim', '2',
+                                    *map(str, args)])
+    err = capsys.readouterr().err
+    assert code == 2 and phrase in err and err.count('error:') == 1, err
+    assert snapshot(work) == before and sorted(os.listdir(work)) == ['lwdna_channels.json.tmp', 'notes.txt']
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA machine can use --device cuda')
+def test_cuda_device_on_a_machine_without_one(tmp_path, capsys):
+    assert load_shrink_tool().main(['resnet10t', '--work-dir', str(tmp_path / 'w'), '--device', 'cuda']) == 2
+    assert "--device 'cuda' is not usable here" in capsys.readouterr().err and not (tmp_path / 'w').exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root writes into read-only directories')
+def test_read_only_work_dir_fails_before_the_shrink(tmp_path, capsys):
+    work = tmp_path / 'work'
+    work.mkdir()
+    work.chmod(0o555)
+    try:
+        assert load_shrink_tool().main(['resnet10t', '--work-dir', str(work)]) == 2
+    finally:
+        work.chmod(0o755)
+    assert 'is not writable' in capsys.readouterr().err and os.listdir(work) == []
+
+
+def test_ctrl_c_during_scoring_leaves_the_work_dir_as_it_was(tmp_path):
+    """SIGINT while the search steps run: exit 130, one error line, nothing written or left."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'notes.txt').write_text('keep me')
+    before = snapshot(work)
+    proc = subprocess.Popen([sys.executable, str(ROOT / 'tools' / 'shrink.py'), 'resnet18', '--work-dir', str(work),
+                             '--embedding-dim', '2', '--batch-size', '16', '--num-batches', '40'],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if 'scored batch 1/40' in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 130, ''.join(lines) + rest
+    assert 'error: interrupted' in rest and 'Traceback' not in rest
+    assert snapshot(work) == before and os.listdir(work) == ['notes.txt']
 
 
 def test_earlier_results_are_not_overwritten(tmp_path):

@@ -320,6 +320,7 @@ def test_export_bad_input(lwdna, tmp_path, capsys):
     config = copy.deepcopy(full['meta']['lwdna_channel_config'])
     group = next(g for g in config['groups'] if g['name'] == 'backbone.layer2.1.conv1:out')
     group['kept_units'] -= 1
+    group['kept_indices'] = group['kept_indices'][:-1]
     torch.save({'meta': {'lwdna_channel_config': config}, 'state_dict': full['state_dict']}, tmp_path / 'bad.pth')
     fails(lwdna['config'], tmp_path / 'bad.pth', 'layer2.1.conv1.weight has shape')
 
@@ -334,4 +335,4 @@ def test_export_bad_input(lwdna, tmp_path, capsys):
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(produced[0]).write_text('keep me')
     assert tool.main([str(lwdna['config']), str(lwdna['checkpoint']), str(out)]) == 2
-    assert 'already exist' in capsys.readouterr().err and Path(produced[0]).read_text() == 'keep me'
+    assert 'already holds' in capsys.readouterr().err and Path(produced[0]).read_text() == 'keep me'

@@ -11,6 +11,7 @@ pruned weights) and lwdna_model.json (how to rebuild the architecture).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -32,35 +33,64 @@ class UsageError(Exception):
     """Bad command-line input (reported as one line, exit code 2)."""
 
 
-OUTPUTS = ('lwdna_channels.json', 'lwdna_report.md', 'lwdna_channels.png', 'lwdna_model.safetensors',
-           'lwdna_model.json')
+# written together (all or none); the channel config, which readers look for, is moved in last
+OUTPUTS = ('lwdna_report.md', 'lwdna_channels.png', 'lwdna_model.safetensors', 'lwdna_model.json',
+           'lwdna_channels.json')
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=_HelpFormatter)
     p.add_argument('model', help='timm model name, or an mmpretrain config file (*.py)')
     p.add_argument('--data', default='digits', help="'digits' (embedded) or an ImageFolder directory")
-    p.add_argument('--work-dir', required=True)
-    p.add_argument('--input-size', type=int, default=32)
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--work-dir', required=True, help='where the results go (all of them or none)')
+    p.add_argument('--input-size', type=int, default=32, help='square input side in pixels')
+    p.add_argument('--batch-size', type=int, default=64, help='samples per scoring batch (at least 2)')
     p.add_argument('--num-classes', type=int, default=None, help='timm: classifier size (default: from the data)')
     target = p.add_mutually_exclusive_group()
     target.add_argument('--flops-target', type=float, help='ratio of the baseline FLOPs (default 0.9)')
     target.add_argument('--flops-target-abs', type=float, help='absolute multiply-adds')
     target.add_argument('--params-target', type=float, help='ratio of the baseline params')
-    p.add_argument('--width-mult', type=float, default=2.0)
-    p.add_argument('--rho', type=float, default=0.4)
-    p.add_argument('--tau', type=float, default=0.45)
-    p.add_argument('--num-batches', type=int, default=2)
-    p.add_argument('--embedding-dim', type=int, default=8)
-    p.add_argument('--channel-divisor', type=int, default=1)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--width-mult', type=float, default=2.0, help='widening of every prunable channel group')
+    p.add_argument('--rho', type=float, default=0.4, help='per-group floor, a ratio of the widened units')
+    p.add_argument('--tau', type=float, default=0.45, help='floor of the group feeding the classifier')
+    p.add_argument('--num-batches', type=int, default=2, help='scoring batches (search steps)')
+    p.add_argument('--embedding-dim', type=int, default=8, help='hypernetwork embedding size')
+    p.add_argument('--channel-divisor', type=int, default=1, help='kept channels are multiples of this')
+    p.add_argument('--criterion', default='gradient', choices=['gradient', 'magnitude', 'gradient_sum'],
+                   help='unit score (see README: search protocol)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the latents, the hypernetwork and the data order')
+    p.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu', 'cuda', 'cuda:1'")
     p.add_argument('--overwrite', action='store_true', help='replace outputs of an earlier run in --work-dir')
     return p.parse_args(argv)
 
 
-def build_data(args):
+def check_args(args: argparse.Namespace) -> None:
+    """Values argparse cannot check, all before any data or model is loaded."""
+    import torch
+
+    if args.input_size < 1:
+        raise UsageError(f'--input-size must be a positive number of pixels, got {args.input_size}')
+    if args.batch_size < 2:
+        raise UsageError(f'--batch-size must be at least 2 (BatchNorm trains on the scoring batches), '
+                         f'got {args.batch_size}')
+    if args.num_classes is not None and args.num_classes < 2:
+        raise UsageError(f'--num-classes must be at least 2, got {args.num_classes}')
+    try:
+        torch.zeros(1, device=args.device)
+    except (RuntimeError, AssertionError, ValueError) as e:
+        raise UsageError(f'--device {args.device!r} is not usable here: {str(e).splitlines()[0]}') from None
+
+
+def build_data(args, num_batches: int):
+    """The scoring batches, read now (unreadable images fail before any model work), and the
+    number of classes."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -77,12 +107,21 @@ def build_data(args):
                                  transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
         try:
             dataset = datasets.ImageFolder(args.data, tf)
-        except (FileNotFoundError, RuntimeError) as e:
+        except (OSError, RuntimeError) as e:
             raise UsageError(f'{args.data!r} is not an ImageFolder directory: {e}')
         num_classes = len(dataset.classes)
+        if num_classes < 2:
+            raise UsageError(f'{args.data!r} holds {num_classes} class folder(s): scoring needs at least 2 classes')
+    if args.num_classes is not None and args.num_classes < num_classes:
+        raise UsageError(f'--num-classes {args.num_classes} is fewer than the {num_classes} classes of the data')
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False,
                         generator=torch.Generator().manual_seed(args.seed))
-    return loader, num_classes
+    from PIL import Image
+    try:
+        batches = list(itertools.islice(loader, num_batches))
+    except (OSError, ValueError, RuntimeError, Image.DecompressionBombError) as e:
+        raise UsageError(f'cannot read the data in {args.data!r}: {str(e).splitlines()[0]}') from None
+    return batches, num_classes
 
 
 def build_model(args, num_classes):
@@ -112,38 +151,48 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[lwdna %(asctime)s] %(message)s', datefmt='%H:%M:%S')
     from lwdna_plugin import LWDNAConfig, LWDNAError, shrink
+    from lwdna_plugin.core.outputs import check_output_dir, write_outputs
 
     if args.flops_target is None and args.flops_target_abs is None and args.params_target is None:
         args.flops_target = 0.9
     try:
         cfg = LWDNAConfig(width_mult=args.width_mult, rho=args.rho, tau=args.tau, num_batches=args.num_batches,
                           embedding_dim=args.embedding_dim, channel_divisor=args.channel_divisor, seed=args.seed,
-                          flops_target=args.flops_target, flops_target_abs=args.flops_target_abs,
-                          params_target=args.params_target)
-        existing = [f for f in OUTPUTS if os.path.exists(os.path.join(args.work_dir, f))]
-        if existing and not args.overwrite:
-            raise UsageError(f'{args.work_dir} already holds {existing}; pass --overwrite or use another --work-dir')
-        loader, num_classes = build_data(args)
+                          criterion=args.criterion, flops_target=args.flops_target,
+                          flops_target_abs=args.flops_target_abs, params_target=args.params_target)
+        check_args(args)
+        check_output_dir(args.work_dir, OUTPUTS, args.overwrite)
+        batches, num_classes = build_data(args, cfg.num_batches)
         model, forward_fn, loss_fn, builder, name = build_model(args, num_classes)
         model.to(args.device)
-        batches = ((x.to(args.device), y.to(args.device)) for x, y in loader)
         start = time.time()
-        result = shrink(model, batches, loss_fn, cfg, forward_fn=forward_fn, model_name=name, builder=builder)
+        result = shrink(model, ((x.to(args.device), y.to(args.device)) for x, y in batches), loss_fn, cfg,
+                        forward_fn=forward_fn, model_name=name, builder=builder)
+        writers = result.output_writers()
+        writers['lwdna_model.safetensors'] = lambda path: save_weights(result.model, path)
+        writers['lwdna_model.json'] = lambda path: write_json(
+            {'builder': builder, 'channel_config': 'lwdna_channels.json', 'weights': 'lwdna_model.safetensors',
+             'rebuild': REBUILD[builder['zoo']]}, path)
+        paths = write_outputs(args.work_dir, {name: writers[name] for name in OUTPUTS}, args.overwrite)
     except (LWDNAError, UsageError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    from safetensors.torch import save_file
-
-    os.makedirs(args.work_dir, exist_ok=True)
-    paths = result.save(args.work_dir)
-    weights = os.path.join(args.work_dir, 'lwdna_model.safetensors')
-    save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, weights)
-    with open(os.path.join(args.work_dir, 'lwdna_model.json'), 'w') as f:
-        json.dump({'builder': builder, 'channel_config': 'lwdna_channels.json', 'weights': 'lwdna_model.safetensors',
-                   'rebuild': REBUILD[builder['zoo']]}, f, indent=1)
-    print(open(paths['report']).read().split('| layer')[0].strip())
+    except KeyboardInterrupt:
+        print(f'error: interrupted; {args.work_dir} is as it was before this run', file=sys.stderr)
+        return 130
+    print(open(paths['lwdna_report.md']).read().split('| layer')[0].strip())
     print(f'wrote {", ".join(OUTPUTS)} to {args.work_dir} in {time.time() - start:.1f} s')
     return 0
+
+
+def save_weights(model, path: str) -> None:
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+
+
+def write_json(data, path: str) -> None:
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 from .channel_config import apply_channel_config, load_channel_config, save_channel_config, validate_channel_config
 from .config import LWDNAConfig
 from .errors import (ChannelConfigMismatchError, CheckpointError, ConfigError, InfeasibleTargetError, LWDNAError,
-                     UnsupportedModelError)
+                     OutputError, UnsupportedModelError)
 from .flops import CostModel, count_flops_params
 from .groups import ChannelGraph, ChannelGroup, build_channel_graph
 from .resize import resize_groups, select_units
@@ -12,4 +12,4 @@ __all__ = ['LWDNAConfig', 'shrink', 'check_target', 'widen', 'ShrinkResult', 'ap
            'load_channel_config', 'save_channel_config', 'validate_channel_config', 'build_channel_graph',
            'ChannelGraph', 'ChannelGroup', 'CostModel', 'resize_groups', 'select_units', 'LWDNAError',
            'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError', 'ChannelConfigMismatchError',
-           'CheckpointError']
+           'CheckpointError', 'OutputError']

@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from .errors import ChannelConfigMismatchError
 from .groups import ChannelGraph, build_channel_graph
+from .outputs import write_file_atomically
 from .resize import resize_groups
 from .safe_load import is_int, read_json_file
 from .tracing import ForwardFn
@@ -107,10 +108,12 @@ def load_channel_config(path: str | os.PathLike) -> Dict[str, Any]:
 
 def save_channel_config(config: Dict[str, Any], path: str | os.PathLike) -> None:
     """Write atomically (a half-written file never replaces a good one)."""
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(config, f, indent=1)
-    os.replace(tmp, path)
+    write_file_atomically(path, lambda tmp: write_json(config, tmp))
+
+
+def write_json(data: Any, path: str) -> None:
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=1)
 
 
 def check_matches(graph: ChannelGraph, config: Dict[str, Any]) -> None:
@@ -177,6 +180,11 @@ def kept_units(graph: ChannelGraph, config: Dict[str, Any]) -> Dict[int, int]:
         if group.fixed_reason and units != group.num_units:
             raise ChannelConfigMismatchError(f'channel config: group {index} ({group.name}) is fixed '
                                              f'({group.fixed_reason}) but keeps {units} of its {group.num_units} units')
+        indices = entry.get('kept_indices', list(range(units)))
+        if (not isinstance(indices, list) or len(indices) != units or not all(map(is_int(0, most - 1), indices))
+                or len(set(indices)) != units):
+            raise ChannelConfigMismatchError(f'channel config: group {index} ({group.name}) kept_indices are not '
+                                             f'{units} distinct unit indices from 0 to {most - 1}')
         kept[index] = units
     missing = [g.index for g in graph.groups if g.index not in kept and not g.fixed_reason]
     if missing:

@@ -80,6 +80,8 @@ class LWDNAConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f'{name} must be a positive integer, got {value!r}')
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            raise ConfigError(f'seed must be an integer from 0 to 2**63 - 1, got {self.seed!r}')
         if not _is_number(self.tolerance) or not 0 < self.tolerance < 1:
             raise ConfigError(f'tolerance must be in (0, 1), got {self.tolerance!r}')
         if not _is_number(self.grouping_timeout_s) or self.grouping_timeout_s <= 0:

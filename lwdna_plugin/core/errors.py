@@ -23,3 +23,8 @@ class ChannelConfigMismatchError(LWDNAError):
 
 class CheckpointError(LWDNAError):
     """A checkpoint that cannot be read, or that asks to unpickle something not allowed."""
+
+
+class OutputError(LWDNAError):
+    """Results that cannot be written: the work dir is a file or read-only, or it already
+    holds results and overwriting was not asked for."""

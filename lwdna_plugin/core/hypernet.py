@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
+from .batches import CALL_ERRORS, check_inputs, check_loss, check_targets, describe
 from .errors import ConfigError, UnsupportedModelError
 from .groups import CONV_TYPES, ChannelGraph
 from .tracing import ForwardFn, default_forward
@@ -105,6 +106,7 @@ class HyperScorer:
         latent = _rng(streams[-1]).standard_normal(n_units + extra, dtype=np.float32)
         self.latent = nn.Parameter(torch.from_numpy(latent).to(self.device))
         self.num_units = n_units
+        self.batches_used = 0   # by the last score()
 
     def weights(self) -> Dict[str, torch.Tensor]:
         """Generated weight of every layer, differentiable w.r.t. ``self.latent`` (and the
@@ -135,7 +137,7 @@ class HyperScorer:
         modes = {m: m.training for m in model.modules()}
         model.train()
         self.latent.grad = None
-        used, last = 0, None
+        used, last, first = 0, None, None
         try:
             for batch in batches:
                 if used >= num_batches:
@@ -143,19 +145,25 @@ class HyperScorer:
                 inputs, targets = _split_batch(batch)
                 inputs, targets = _to_device(_take_fraction(inputs, batch_fraction), self.device), \
                     _to_device(_take_fraction(targets, batch_fraction), self.device)
+                check_inputs(inputs, model, used + 1, first)
+                first = inputs if first is None else first
                 if optimizer is not None:
                     optimizer.zero_grad(set_to_none=True)
                 try:
                     output = forward_fn(_WithWeights(model, self.weights()), inputs)
                 except RuntimeError as e:
                     if used:
-                        raise
+                        raise ConfigError(f'the widened model fails on batch {used + 1} ({describe(inputs)}) after '
+                                          f'running on the first ({describe(first)}): {e}') from e
                     raise UnsupportedModelError(
                         f'the widened {type(model).__name__} does not run ({e}); its forward pass probably '
                         'hard-codes channel counts') from e
-                loss = loss_fn(output, targets)
-                if not torch.is_tensor(loss) or loss.dim() != 0:
-                    raise ConfigError(f'the loss must be a scalar tensor, got {loss!r}')
+                check_targets(output, targets, used + 1)
+                try:
+                    loss = loss_fn(output, targets)
+                except CALL_ERRORS as e:
+                    raise ConfigError(f'the loss fails on batch {used + 1} (targets {describe(targets)}): {e}') from e
+                check_loss(loss, used + 1)
                 if not torch.isfinite(loss):
                     if optimizer is not None and used:
                         raise ConfigError(f'the search diverged: the loss is {float(loss)} after {used} optimizer '
@@ -163,6 +171,11 @@ class HyperScorer:
                     raise ConfigError(f'the loss must be finite, got {float(loss)}')
                 loss.backward()
                 last = self.latent.grad[:self.num_units].abs().detach().clone()
+                if not torch.isfinite(last).all():
+                    cause = (f'the search diverged after {used} optimizer step(s); lower search_lr' if optimizer is not None
+                             and used else 'the loss has no finite gradient here (e.g. sqrt or log at 0)')
+                    raise ConfigError(f'the gradient of the loss w.r.t. the latents is not finite on batch {used + 1}: '
+                                      f'{cause}')
                 if optimizer is not None:
                     if used + 2 >= num_batches:
                         # the last batch's score depends on the latents alone (their gradient, or
@@ -179,6 +192,7 @@ class HyperScorer:
             if optimizer is not None:
                 for p in others:
                     p.requires_grad_(True)
+        self.batches_used = used
         if used == 0:
             raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty')
         scores = self.latent.detach()[:self.num_units].abs() if criterion == 'magnitude' else last

@@ -17,13 +17,14 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from .channel_config import (FORMAT, VERSION, group_entries, model_identity, save_channel_config,
-                             signature_hash, summarize)
+from .channel_config import FORMAT, VERSION, group_entries, model_identity, signature_hash, summarize, write_json
 from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph
-from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, generated_layer_names
+from .batches import check_inputs, check_model_runs
+from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, generated_layer_names
+from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
 from .search import SearchResult, bisect_threshold, check_feasible
@@ -51,17 +52,25 @@ class ShrinkResult:
         """Baseline vs LW-DNA FLOPs / params and the shrink time, for logs."""
         return summarize(self.channel_config)
 
-    def save(self, out_dir: str | os.PathLike, prefix: str = 'lwdna') -> Dict[str, str]:
-        """Write ``{prefix}_channels.json``, ``{prefix}_report.md`` and ``{prefix}_channels.png``."""
-        os.makedirs(out_dir, exist_ok=True)
-        paths = {'channel_config': os.path.join(out_dir, f'{prefix}_channels.json'),
-                 'report': os.path.join(out_dir, f'{prefix}_report.md'),
-                 'plot': os.path.join(out_dir, f'{prefix}_channels.png')}
-        save_channel_config(self.channel_config, paths['channel_config'])
-        with open(paths['report'], 'w') as f:
-            f.write('# LW-DNA channel report\n\n' + format_table(self.table, self.summary()))
-        plot_widths(self.table, paths['plot'], title=f'LW-DNA {self.channel_config["model"]["name"] or ""}'.strip())
-        return paths
+    def output_writers(self, prefix: str = 'lwdna') -> Dict[str, Writer]:
+        """File name → writer of the report, the plot and the channel config (last: readers
+        look for it)."""
+        title = f'LW-DNA {self.channel_config["model"]["name"] or ""}'.strip()
+
+        def report(path: str) -> None:
+            with open(path, 'w') as f:
+                f.write('# LW-DNA channel report\n\n' + format_table(self.table, self.summary()))
+        return {f'{prefix}_report.md': report,
+                f'{prefix}_channels.png': lambda path: plot_widths(self.table, path, title=title),
+                f'{prefix}_channels.json': lambda path: write_json(self.channel_config, path)}
+
+    def save(self, out_dir: str | os.PathLike, prefix: str = 'lwdna', overwrite: bool = False) -> Dict[str, str]:
+        """Write ``{prefix}_channels.json``, ``{prefix}_report.md`` and ``{prefix}_channels.png``
+        into ``out_dir`` (all or none); an :class:`OutputError` if one exists and not ``overwrite``.
+        Returns their paths under the keys 'channel_config', 'report' and 'plot'."""
+        paths = write_outputs(out_dir, self.output_writers(prefix), overwrite)
+        return {'channel_config': paths[f'{prefix}_channels.json'], 'report': paths[f'{prefix}_report.md'],
+                'plot': paths[f'{prefix}_channels.png']}
 
 
 @dataclass
@@ -179,7 +188,10 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         first = next(iterator)
     except StopIteration:
         raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty') from None
-    example = _first_sample(_split_batch(first)[0])
+    first_inputs = _split_batch(first)[0]
+    check_inputs(_take_fraction(first_inputs, cfg.batch_fraction), model, 1)
+    example = _first_sample(first_inputs)
+    check_model_runs(model, example, forward_fn)   # bad data fails here, before the long steps
     batches = itertools.chain([first], iterator)
 
     t = time.perf_counter()
@@ -221,11 +233,22 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         raise ConfigError('every channel scored 0: the loss does not depend on the channels on these batches '
                           '(a single class? a constant or detached loss?); the architecture would be arbitrary')
 
+    warnings = []
+    if scorer.batches_used < cfg.num_batches:
+        warnings.append(f'only {scorer.batches_used} of the {cfg.num_batches} scoring batches (num_batches) were '
+                        'given: the dataloader has fewer')
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
                               cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind)
     timings['search_s'] = search.time_s
     logger.info('bisection: %d iterations, %s %.6g (target %.6g) in %.3f s', search.iterations,
                 cfg.target_kind, search.value, target, search.time_s)
+
+    if not search.converged:
+        warnings.append(f'the search ended {100 * (search.value / target - 1):+.2f} % from the {cfg.target_kind} '
+                        f'target (tolerance {100 * cfg.tolerance:.2g} %): the channel steps of this model are too '
+                        'coarse for it')
+    for message in warnings:
+        logger.warning('warning: %s', message)
 
     t = time.perf_counter()
     keep_unit = np.ones(len(wide_graph.unit_group), dtype=bool)
@@ -264,6 +287,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
+        'warnings': warnings,
         'timings': timings,
         'environment': {'lwdna_plugin': __version__, 'torch': torch.__version__,
                         'torch_pruning': getattr(tp, '__version__', '?'), 'python': platform.python_version()},

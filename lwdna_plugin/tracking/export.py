@@ -5,19 +5,19 @@ meta, else the work dir's ``lwdna_channels.json``) without scoring, loaded stric
 to torchvision / pytracking keys (``backbone.X`` -> ``X``, ``head.fc`` -> ``fc``) and checked
 twice against :class:`LWDNAResNet`: every conv / norm / pool has the same kernel, stride,
 padding and dilation, and layer1–layer4 give the same features. Only then are the three
-files written (each atomically; nothing is left behind on error)."""
+files written (all together; nothing is left behind on error or Ctrl-C)."""
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from ..core.channel_config import load_channel_config
+from ..core.channel_config import load_channel_config, write_json
 from ..core.errors import ChannelConfigMismatchError, ConfigError, UnsupportedModelError
+from ..core.outputs import check_output_dir, write_outputs
 from .resnet import LWDNAResNet
 from .weights import load_strict
 from .widths import STAGES, widths_from_state_dict
@@ -43,9 +43,8 @@ def export_dimp_backbone(config: str, checkpoint: str, out: str, overwrite: bool
     by the check. Raises an :class:`LWDNAError` subclass on bad input, before writing anything.
     """
     paths = output_paths(os.fspath(out))
-    existing = [p for p in paths.values() if os.path.exists(p)]
-    if existing and not overwrite:
-        raise ConfigError(f'{existing} already exist; pass --overwrite or choose another OUT')
+    check_output_dir(os.path.dirname(os.path.abspath(paths['pth'])), [os.path.basename(p) for p in paths.values()],
+                     overwrite)
     model, lwdna = build_from_checkpoint(config, checkpoint)
     state_dict = pytracking_state_dict(model)
     widths = widths_from_state_dict(state_dict)
@@ -59,7 +58,7 @@ def export_dimp_backbone(config: str, checkpoint: str, out: str, overwrite: bool
     if rel_error > MAX_REL_ERROR:
         raise UnsupportedModelError(f'the exported backbone does not reproduce the mmpretrain stage outputs '
                                     f'(relative error {rel_error:.2e}); the model is not a plain ResNet50')
-    _write(paths, state_dict, widths)
+    _write(paths, state_dict, widths, overwrite)
     return {'paths': paths, 'widths': widths, 'max_rel_error': rel_error}
 
 
@@ -218,20 +217,13 @@ def _normalization(model: nn.Module) -> Optional[Dict[str, Any]]:
             'rgb': bool(getattr(preprocessor, 'to_rgb', False))}
 
 
-def _write(paths: Dict[str, str], state_dict: Dict[str, torch.Tensor], widths: Dict[str, Any]) -> None:
-    """Write the three files through temporary names; on any error remove what was written."""
+def _write(paths: Dict[str, str], state_dict: Dict[str, torch.Tensor], widths: Dict[str, Any],
+           overwrite: bool) -> None:
+    """Write the three files together (all or none, see :func:`write_outputs`)."""
     from safetensors.torch import save_file
 
-    os.makedirs(os.path.dirname(os.path.abspath(paths['pth'])), exist_ok=True)
-    temporary = {kind: f'{path}.tmp' for kind, path in paths.items()}
-    try:
-        torch.save(state_dict, temporary['pth'])
-        save_file(state_dict, temporary['safetensors'])
-        with open(temporary['channels'], 'w') as f:
-            json.dump(widths, f, indent=1)
-        for kind, path in paths.items():
-            os.replace(temporary[kind], path)
-    finally:
-        for path in temporary.values():
-            if os.path.exists(path):
-                os.remove(path)
+    out_dir = os.path.dirname(os.path.abspath(paths['pth']))
+    writers = {'pth': lambda path: torch.save(state_dict, path),
+               'safetensors': lambda path: save_file(state_dict, path),
+               'channels': lambda path: write_json(widths, path)}
+    write_outputs(out_dir, {os.path.basename(paths[kind]): writers[kind] for kind in writers}, overwrite)
