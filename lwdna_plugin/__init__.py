@@ -1,21 +1,37 @@
-"""lwdna_plugin: LW-DNA (the Heterogeneity Hypothesis, CVPR 2021) for existing model zoos."""
-from .core import (ChannelConfigMismatchError, CheckpointError, ConfigError, InfeasibleTargetError, LWDNAConfig, LWDNAError,
-                   OutputError, ShrinkResult, UnsupportedModelError, apply_channel_config, count_flops_params,
-                   shrink, widen)
+"""lwdna_plugin: LW-DNA (the Heterogeneity Hypothesis, CVPR 2021) for existing model zoos.
+
+The public API (``shrink``, ``LWDNAConfig``, ``apply_channel_config``, the errors, ...) comes
+from :mod:`lwdna_plugin.core`, imported on first use, so that ``import lwdna_plugin`` and a
+command's ``--help`` do not wait for torch. Zoo adapters are imported on demand too
+(``lwdna_plugin.mmpretrain``, ``.basicsr``, ``.timm``): a timm user never imports mmcv."""
+import sys
+from typing import Any
+
 from .version import __version__
 
-
-def _register_zoo_adapters() -> None:
-    """Import the adapters of the installed zoos, so that an OpenMMLab config's
-    ``custom_imports = dict(imports=['lwdna_plugin'])`` registers the plugin's models,
-    hooks, runner and datasets."""
-    import importlib.util
-
-    if importlib.util.find_spec('mmpretrain') is not None:
-        from . import mmpretrain  # noqa: F401
-
-
-_register_zoo_adapters()
 __all__ = ['LWDNAConfig', 'shrink', 'widen', 'ShrinkResult', 'apply_channel_config', 'count_flops_params',
            'LWDNAError', 'ConfigError', 'UnsupportedModelError', 'InfeasibleTargetError',
-           'ChannelConfigMismatchError', 'CheckpointError', 'OutputError']
+           'ChannelConfigMismatchError', 'CheckpointError', 'OutputError', '__version__']
+
+
+SUBMODULES = ('core', 'data', 'configs', 'compat', 'cli', 'timm', 'mmpretrain', 'basicsr', 'tracking')
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import core
+        return getattr(core, name)
+    if name in SUBMODULES:   # ``lwdna_plugin.timm.create_lwdna_model(...)`` after ``import lwdna_plugin``
+        import importlib
+        return importlib.import_module(f'{__name__}.{name}')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(set(__all__) | set(SUBMODULES))
+
+
+if 'mmpretrain' in sys.modules:
+    # a process that already uses mmpretrain and imports the plugin (an older config's
+    # ``custom_imports = dict(imports=['lwdna_plugin'])``): register the adapter as before
+    from . import mmpretrain  # noqa: F401

@@ -23,11 +23,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import lwdna_plugin  # noqa: F401  (registers the plugin)
+import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
-from train import build_runner  # noqa: E402
+from lwdna_plugin.cli.train import build_runner  # noqa: E402
 
 
 CIFAR10_TRAIN_FILES = [f'data_batch_{i}' for i in range(1, 6)]
@@ -180,7 +179,7 @@ def test_two_gloo_ranks_on_mmpretrain_cifar10_agree_on_the_architecture(tmp_path
     config = tmp_path / 'lwdna_cifar10.py'
     config.write_text('\n'.join([
         f"_base_ = [{str(ROOT / 'configs' / 'lwdna' / 'demo_digits.py')!r}]",
-        "custom_imports = dict(imports=['lwdna_plugin', 'tests.trust_cifar_files'], allow_failed_imports=False)",
+        "custom_imports = dict(imports=['lwdna_plugin.mmpretrain', 'tests.trust_cifar_files'], allow_failed_imports=False)",
         f"train_dataloader = dict(_delete_=True, batch_size=8, num_workers=0, dataset={dataset}, split='train'),",
         "                        sampler=dict(type='DefaultSampler', shuffle=True))",
         f"val_dataloader = dict(_delete_=True, batch_size=10, num_workers=0, dataset={dataset}, split='test'),",

@@ -2,12 +2,14 @@
 the paper's FLOPs ratio."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
-import lwdna_plugin  # noqa: F401  (registers the plugin)
+import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin)
 from lwdna_plugin import count_flops_params
 from lwdna_plugin.mmpretrain.model import tensor_forward
 from benchmarks.paper_tables import TABLE1
@@ -33,7 +35,7 @@ def test_config_builds(path):
     from mmpretrain.registry import DATASETS
 
     cfg = Config.fromfile(path)
-    assert cfg.work_dir.startswith('./work_dirs/') and cfg.custom_imports.imports == ['lwdna_plugin']
+    assert cfg.work_dir.startswith('./work_dirs/') and cfg.custom_imports.imports == ['lwdna_plugin.mmpretrain']
     assert DATASETS.get(cfg.train_dataloader.dataset.type) is not None
     model = build_model_cfg(cfg)
     assert hasattr(model, 'head')
@@ -69,3 +71,77 @@ def test_search_protocol_follows_the_authors_code():
     assert all(criterion(p) in ('gradient', 'magnitude') for p in lwdna)
     for path in lwdna:
         assert 'Search protocol:' in path.read_text() or '_kd' in path.stem or 'demo' in path.stem, path
+
+
+def test_import_loads_no_zoo_and_help_needs_no_torch():
+    """``import lwdna_plugin`` imports neither torch nor a zoo; every command's ``--help``
+    answers before torch is imported."""
+    code = ("import sys; import lwdna_plugin; assert not {'torch', 'mmcv', 'mmpretrain', 'timm'} & set(sys.modules)\n"
+            "import importlib, contextlib, io\n"
+            "for name in ['shrink', 'train_basicsr', 'test_basicsr', 'dist_train', 'export_dimp',\n"
+            "             'make_restoration_demo_data']:\n"
+            "    main = importlib.import_module('lwdna_plugin.cli.' + name).main\n"
+            "    out = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(out):\n"
+            "        try: main(['--help'])\n"
+            "        except SystemExit as e: assert e.code == 0, name\n"
+            "    assert 'usage:' in out.getvalue() and 'torch' not in sys.modules, name\n"
+            "print('ok')")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == 'ok', proc.stderr
+
+
+def test_console_scripts_point_at_commands():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['scripts']
+    assert set(scripts) >= {'lwdna-shrink', 'lwdna-train', 'lwdna-test', 'lwdna-dist-train', 'lwdna-train-basicsr',
+                            'lwdna-test-basicsr', 'lwdna-export-dimp', 'lwdna-make-restoration-demo-data'}
+    for target in scripts.values():
+        module, function = target.split(':')
+        assert callable(getattr(importlib.import_module(module), function)), target
+
+
+def test_packaged_configs_cover_the_config_folder():
+    """Every file under configs/ is a .py or .yml the wheel's package data takes, and the package's
+    config folder is that folder (a link in a clone)."""
+    import tomllib
+
+    from lwdna_plugin.configs import CONFIG_ROOT, resolve_config
+
+    patterns = tomllib.loads((ROOT / 'pyproject.toml').read_text())['tool']['setuptools']['package-data']['lwdna_plugin']
+    assert '.mim/configs/**/*.py' in patterns and '.mim/configs/**/*.yml' in patterns
+    files = [p for p in (ROOT / 'configs').rglob('*') if p.is_file()]
+    assert files and all(p.suffix in ('.py', '.yml') for p in files)
+    assert CONFIG_ROOT.resolve() == (ROOT / 'configs').resolve()
+    assert resolve_config('lwdna_plugin::lwdna/demo_digits.py') == str(CONFIG_ROOT / 'lwdna' / 'demo_digits.py')
+    assert resolve_config('configs/lwdna/demo_digits.py') == 'configs/lwdna/demo_digits.py'
+
+
+def test_a_user_config_inherits_lwdna_plugin_configs(tmp_path):
+    """``_base_ = ['lwdna_plugin::...']`` resolves once the adapter is imported, and its objects
+    build in the ``lwdna_plugin`` scope (child registries of mmpretrain's)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import lwdna_plugin.mmpretrain  # noqa: F401
+    from lwdna_plugin.registry import MODELS
+
+    user = tmp_path / 'my_demo.py'
+    user.write_text("_base_ = ['lwdna_plugin::lwdna/demo_digits.py']\ntrain_cfg = dict(max_epochs=3)\n")
+    cfg = Config.fromfile(str(user))
+    assert cfg.model.type == 'LWDNAClassifier' and cfg.model._scope_ == 'lwdna_plugin'
+    assert cfg.train_cfg.max_epochs == 3 and cfg.train_dataloader.dataset.type == 'DigitsClassification'
+    init_default_scope('mmpretrain')
+    assert MODELS.scope == 'lwdna_plugin' and MODELS.get('ImageClassifier') is not None
+    assert MODELS.get('LWDNAClassifier') is not None
+
+
+def test_basicsr_commands_take_installed_option_files():
+    from lwdna_plugin.cli import train_basicsr
+    from lwdna_plugin.cli.basicsr_options import parse_basicsr_command_line
+
+    argv = parse_basicsr_command_line(train_basicsr.__doc__, ['-opt', 'lwdna_plugin::basicsr/lwdna/demo_edsr_x4.yml', '--debug'])
+    assert argv[0] == '-opt' and argv[1].endswith('basicsr/lwdna/demo_edsr_x4.yml') and argv[2] == '--debug'
+    assert Path(argv[1]).is_file()

@@ -7,7 +7,6 @@ loads it through the config's own dataloader.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -21,12 +20,11 @@ from mmpretrain.registry import MODELS
 from mmengine.runner import Runner
 from PIL import Image
 
-import lwdna_plugin  # noqa: F401  (registers the plugin)
+import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin)
 from lwdna_plugin.mmpretrain import TinyImageNet
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
-from train import build_runner, main as train_main  # noqa: E402
+from lwdna_plugin.cli.train import build_runner, main as train_main  # noqa: E402
 
 
 def _photo_crops(count: int, size: Tuple[int, int], seed: int) -> List[np.ndarray]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lwdna_plugin.core.safe_load import NAMED_SAFE_GLOBALS_TORCH, torch_version
 from lwdna_plugin.mmpretrain import load_mmengine_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,8 @@ def last_accuracy(log: str) -> float:
     return float(re.findall(r'accuracy/top1: ([0-9.]+)', log)[-1])
 
 
+@pytest.mark.skipif(torch_version() < NAMED_SAFE_GLOBALS_TORCH,
+                    reason='resume / test load mmengine checkpoints: refused before torch 2.6 (test_security)')
 def test_train_resume_and_test_the_demo(tmp_path):
     work = tmp_path / 'work'
     proc, log = run('tools/train.py', DEMO, '--work-dir', work, *SHORT)

@@ -15,7 +15,8 @@ import torch
 from torch._tensor import _rebuild_from_type_v2
 from torch._utils import _rebuild_tensor_v2
 
-from lwdna_plugin import ChannelConfigMismatchError, ConfigError, LWDNAConfig
+from lwdna_plugin import ChannelConfigMismatchError, CheckpointError, ConfigError, LWDNAConfig
+from lwdna_plugin.core.safe_load import NAMED_SAFE_GLOBALS_TORCH, torch_version
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'configs' / 'lwdna' / 'demo_digits.py'
@@ -61,6 +62,10 @@ def run(*args, timeout=600):
     return proc, proc.stdout + proc.stderr
 
 
+needs_named_allow_list = pytest.mark.skipif(
+    torch_version() < NAMED_SAFE_GLOBALS_TORCH,
+    reason=f'torch {torch.__version__} cannot allow-list named globals: mmengine checkpoints are refused (tested below)')
+
 @pytest.fixture
 def payload(tmp_path):
     path, marker = tmp_path / 'epoch_1.pth', tmp_path / 'pwned'
@@ -68,6 +73,7 @@ def payload(tmp_path):
     return path, marker
 
 
+@needs_named_allow_list
 def test_the_payload_runs_code_where_getattr_is_allowed(payload):
     """The crafted file is a real exploit: what the refusals below guard against."""
     path, marker = payload
@@ -76,6 +82,7 @@ def test_the_payload_runs_code_where_getattr_is_allowed(payload):
     assert marker.exists(), log
 
 
+@needs_named_allow_list
 def test_importing_the_plugin_leaves_torch_safe_globals_alone():
     code = ('import torch, torch.distributed.tensor, torch._dynamo\n'   # torch registers its own on import
             'before = set(torch.serialization.get_safe_globals())\n'
@@ -88,6 +95,7 @@ def test_importing_the_plugin_leaves_torch_safe_globals_alone():
     assert proc.returncode == 0 and 'unchanged' in log, log[-2000:]
 
 
+@needs_named_allow_list
 def test_payload_is_refused_in_process(payload):
     from lwdna_plugin.mmpretrain import channel_config_from_checkpoint, load_mmengine_checkpoint
 
@@ -103,6 +111,7 @@ def test_payload_is_refused_in_process(payload):
     assert set(torch.serialization.get_safe_globals()) == before
 
 
+@needs_named_allow_list
 def test_payload_is_refused_by_test_resume_and_load_from(payload, tmp_path):
     path, marker = payload
     proc, log = run('tools/test.py', DEMO, path, '--work-dir', tmp_path / 'test')
@@ -125,6 +134,7 @@ def as_numpy1_checkpoint(src: Path, dst: Path) -> None:
     dst.write_bytes(buffer.getvalue().replace(b'numpy._core.multiarray\n', b'numpy.core.multiarray\n'))
 
 
+@needs_named_allow_list
 def test_mmengine_checkpoints_of_numpy_1_and_2_load(tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
 
@@ -277,3 +287,19 @@ def test_size_limit_and_example_input_shape(tmp_path, timm_config):
     config['input_shape'] = [1, 3, 100000, 100000]
     with pytest.raises(ChannelConfigMismatchError, match='input_shape'):
         create_lwdna_model(config)
+
+
+@pytest.mark.skipif(torch_version() >= NAMED_SAFE_GLOBALS_TORCH, reason='this torch loads them through the allow-list')
+def test_older_torch_refuses_mmengine_checkpoints_instead_of_loading_them_unsafely(tmp_path):
+    """torch < 2.6 has no named allow-list entries (the HistoryBuffer statistics need one): the
+    checkpoint is refused with the version it needs; weights_only=False is never the fallback."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    from lwdna_plugin.mmpretrain.checkpoint import load_mmengine_checkpoint
+
+    path = tmp_path / 'epoch_1.pth'
+    buffer = HistoryBuffer()
+    buffer.update(1.0)
+    torch.save({'state_dict': {}, 'message_hub': {'log_scalars': {'loss': buffer}}}, path)
+    with pytest.raises(CheckpointError, match=r'needs torch >= 2\.6; this is torch'):
+        load_mmengine_checkpoint(str(path))

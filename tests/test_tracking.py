@@ -28,7 +28,7 @@ STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
 
 CONFIG = """
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['lwdna_plugin'], allow_failed_imports=False)
+custom_imports = dict(imports=['lwdna_plugin.mmpretrain'], allow_failed_imports=False)
 data_preprocessor = dict(num_classes={classes}, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                          to_rgb=True)
 architecture = dict(

@@ -1,6 +1,6 @@
 # OpenMMLab runtime defaults for the plugin's configs (mmpretrain scope).
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['lwdna_plugin'], allow_failed_imports=False)
+custom_imports = dict(imports=['lwdna_plugin.mmpretrain'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -3,7 +3,7 @@
 # wrapped. Widen x2, score on 2 training batches, keep 90 % of the baseline FLOPs, train from
 # scratch with the stock schedule. Data: data/cifar10/cifar-10-batches-py (mmpretrain's CIFAR10).
 _base_ = ['mmpretrain::resnet/resnet18_8xb16_cifar10.py']
-custom_imports = dict(imports=['lwdna_plugin'], allow_failed_imports=False)
+custom_imports = dict(imports=['lwdna_plugin.mmpretrain'], allow_failed_imports=False)
 runner_type = 'LWDNARunner'
 # Search protocol: the authors' search code for this network is not public: the paper's
 # gradient criterion with their step protocol (SGD steps, |dL/dz| of the last batch).

@@ -14,11 +14,12 @@ import contextlib
 import json
 import math
 import os
+import re
 from typing import Any, Callable, Dict, Iterator, Mapping, Sequence, Type
 
 import torch
 
-from .errors import ConfigError, LWDNAError
+from .errors import CheckpointError, ConfigError, LWDNAError
 
 MAX_JSON_BYTES = 64 * 2 ** 20   # a widened ResNet50's channel config is about 1 MB
 MAX_JSON_DEPTH = 32             # ours nest 5 deep
@@ -26,11 +27,28 @@ MAX_JSON_DEPTH = 32             # ours nest 5 deep
 Check = Callable[[Any], bool]
 
 
+NAMED_SAFE_GLOBALS_TORCH = (2, 6)   # first torch whose allow-list takes (object, 'module.name') entries
+
+
+def torch_version() -> tuple:
+    """(major, minor) of the running torch."""
+    major, minor = re.match(r'(\d+)\.(\d+)', torch.__version__).groups()
+    return int(major), int(minor)
+
+
 @contextlib.contextmanager
 def scoped_safe_globals(entries: Sequence[Any]) -> Iterator[None]:
     """``torch.serialization`` safe globals extended by ``entries`` inside the block only;
     afterwards exactly the entries that were not there before are removed again (also any
-    that torch registers meanwhile stay)."""
+    that torch registers meanwhile stay). Raises :class:`CheckpointError` on a torch that
+    cannot take them (an allow-list arrived in 2.4, named entries in 2.6): such a file is
+    never loaded with ``weights_only=False`` instead."""
+    named = any(isinstance(entry, tuple) for entry in entries)
+    if torch_version() < ((NAMED_SAFE_GLOBALS_TORCH) if named else (2, 4)):
+        need = '.'.join(map(str, NAMED_SAFE_GLOBALS_TORCH if named else (2, 4)))
+        raise CheckpointError(f'loading this checkpoint safely (weights_only=True with an allow-list) needs torch >= '
+                              f'{need}; this is torch {torch.__version__}. Upgrade torch, or load a file you trust '
+                              'yourself')
     before = set(torch.serialization.get_safe_globals())
     added = {entry for entry in entries if entry not in before}
     torch.serialization.add_safe_globals(list(added))
