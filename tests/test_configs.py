@@ -105,7 +105,7 @@ def test_console_scripts_point_at_commands():
 
 def test_packaged_configs_cover_the_config_folder():
     """Every file under configs/ is a .py or .yml the wheel's package data takes, and the package's
-    config folder is that folder (a link in a clone)."""
+    config folder holds exactly those files (a link in a clone, copies in an sdist or wheel)."""
     import tomllib
 
     from lwdna_plugin.configs import CONFIG_ROOT, resolve_config
@@ -114,7 +114,8 @@ def test_packaged_configs_cover_the_config_folder():
     assert '.mim/configs/**/*.py' in patterns and '.mim/configs/**/*.yml' in patterns
     files = [p for p in (ROOT / 'configs').rglob('*') if p.is_file()]
     assert files and all(p.suffix in ('.py', '.yml') for p in files)
-    assert CONFIG_ROOT.resolve() == (ROOT / 'configs').resolve()
+    packaged = {p.relative_to(CONFIG_ROOT): p.read_bytes() for p in CONFIG_ROOT.rglob('*') if p.is_file()}
+    assert packaged == {p.relative_to(ROOT / 'configs'): p.read_bytes() for p in files}   # a link, or copies (sdist)
     assert resolve_config('lwdna_plugin::lwdna/demo_digits.py') == str(CONFIG_ROOT / 'lwdna' / 'demo_digits.py')
     assert resolve_config('configs/lwdna/demo_digits.py') == 'configs/lwdna/demo_digits.py'
 
