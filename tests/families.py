@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 def _mm(backbone, in_channels, num_classes=10):
     from mmpretrain.models import build_classifier
-    import mmpretrain.models  # noqa: F401
+
+    import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin's CIFAR backbones)
     model = build_classifier(dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
                                   head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)))
     model.init_weights()

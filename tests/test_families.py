@@ -105,3 +105,30 @@ def test_reparameterisation_of_lwdna_models(build, forward_fn, deploy, digit_bat
             deploy(model)
             after = call(model, x)
         assert relative_error(after, before) < 1e-5
+
+
+def test_shared_latents_keep_whole_blocks_of_channels(digit_batches):
+    """``channels_per_latent=4`` (the authors' CIFAR RegNet): stage-width groups decide per 4
+    channels, group-conv groups keep their per-group units; the prune stays exact and the
+    channel config rebuilds the same widths."""
+    build, forward_fn, _, loss_fn = FAMILIES['mmpretrain-regnetx-400mf']
+    torch.manual_seed(0)
+    model = build()
+    cfg = LWDNAConfig(width_mult=2.0, flops_target=TARGET, embedding_dim=2, channels_per_latent=4)
+    result = shrink(model, digit_batches, loss_fn, cfg, forward_fn=forward_fn)
+    entries = result.channel_config['groups']
+    shared = [g for g in entries if not g['fixed'] and g['unit_channels'] == 4]
+    grouped = [g for g in entries if not g['fixed'] and g['unit_channels'] not in (1, 4)]
+    assert shared and grouped and not [g for g in entries if not g['fixed'] and g['unit_channels'] == 1]
+    assert all(g['lwdna_channels'] % 4 == 0 and g['baseline_units'] * 4 == g['baseline_channels'] for g in shared)
+    assert result.channel_config['hyperparameters']['channels_per_latent'] == 4
+
+    x = digit_batches[0][0]
+    reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
+    with torch.no_grad():
+        out = forward_fn(copy.deepcopy(result.model).eval().double(), x.double())
+        ref = forward_fn(copy.deepcopy(reference).double(), x.double())
+    assert relative_error(out, ref) < 1e-9
+    rebuilt = apply_channel_config(build(), result.channel_config, forward_fn=forward_fn)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
+        {k: v.shape for k, v in result.model.state_dict().items()}

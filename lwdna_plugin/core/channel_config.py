@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from .errors import ChannelConfigMismatchError
-from .groups import ChannelGraph, build_channel_graph
+from .groups import ChannelGraph, build_channel_graph, share_latents
 from .outputs import write_file_atomically
 from .resize import resize_groups
 from .safe_load import is_int, read_json_file
@@ -148,8 +148,14 @@ def apply_channel_config(model: nn.Module, config: Dict[str, Any] | str | os.Pat
                                              'non-tensor inputs): pass example_inputs')
         param = next(model.parameters(), None)
         example_inputs = torch.zeros(config['input_shape'], device=param.device if param is not None else 'cpu')
-    ignored = config.get('hyperparameters', {}).get('ignored_layers', ())
-    graph = build_channel_graph(model, example_inputs, forward_fn, ignored)
+    hyper = config.get('hyperparameters') or {}
+    if not isinstance(hyper, dict):
+        raise ChannelConfigMismatchError('channel config: hyperparameters must be an object')
+    sharing = hyper.get('channels_per_latent', 1)   # absent before 0.4.0
+    if not is_int(1, 1024)(sharing):
+        raise ChannelConfigMismatchError(f'channel config: channels_per_latent {sharing!r:.40} is not a channel count')
+    graph = share_latents(build_channel_graph(model, example_inputs, forward_fn, hyper.get('ignored_layers', ())),
+                          sharing)
     check_matches(graph, config)
     return resize_groups(graph, kept_units(graph, config))
 

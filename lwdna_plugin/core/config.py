@@ -21,6 +21,9 @@ class LWDNAConfig:
     **un-widened** baseline; ``flops_target_abs`` (multiply-adds) / ``params_target_abs``
     are absolute values. ``rho`` is the per-group floor (``remain_percentage``), ``tau`` the
     floor of the group feeding the final classifier (``linear_percentage``).
+    ``channels_per_latent`` lets that many consecutive channels of every single-channel group
+    share one latent element (one keep decision): 1 everywhere but the authors' CIFAR RegNet
+    code, which uses 4.
 
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
@@ -50,6 +53,7 @@ class LWDNAConfig:
     seed: int = 0
     ignored_layers: Sequence[str] = field(default_factory=tuple)
     grouping_timeout_s: float = 120.0
+    channels_per_latent: int = 1
     criterion: str = 'gradient'
     search_optimizer: str = 'sgd'
     search_lr: float = 0.1
@@ -76,7 +80,7 @@ class LWDNAConfig:
             value = getattr(self, name)
             if not _is_number(value) or not 0 < value <= 1:
                 raise ConfigError(f'{name} must be in (0, 1], got {value!r}')
-        for name in ('num_batches', 'embedding_dim', 'channel_divisor', 'max_iterations'):
+        for name in ('num_batches', 'embedding_dim', 'channel_divisor', 'max_iterations', 'channels_per_latent'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f'{name} must be a positive integer, got {value!r}')

@@ -9,6 +9,7 @@ and an allow-list of channel-preserving ops so that anything else fails closed.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import signal
@@ -107,6 +108,32 @@ class ChannelGraph:
         """What identifies the model's groups (compared by ``apply_channel_config``)."""
         return [dict(index=g.index, members=list(g.members), num_units=g.num_units,
                      unit_channels=g.unit_channels, fixed=g.fixed) for g in self.groups]
+
+
+def share_latents(graph: ChannelGraph, channels: int) -> ChannelGraph:
+    """The same graph with one unit (one latent element, one keep decision) per ``channels``
+    consecutive channels in every prunable group of single-channel units whose size is a
+    multiple of it; other groups are unchanged. The authors' CIFAR RegNet shares each latent
+    element among 4 channels of the stem and stage widths (``width // 4`` latents)."""
+    if channels == 1:
+        return graph
+    new_of_old = np.empty(len(graph.unit_group), dtype=np.int64)
+    groups, unit_group, unit_local, next_id = [], [], [], 0
+    for g in graph.groups:
+        k = channels if not g.fixed and g.unit_channels == 1 and g.num_units % channels == 0 else 1
+        count = g.num_units // k
+        ids = np.arange(next_id, next_id + count)
+        new_of_old[g.units] = ids[np.arange(g.num_units) // k]   # g.units is in local order
+        groups.append(dataclasses.replace(g, units=ids, unit_channels=g.unit_channels * k))
+        unit_group.append(np.full(count, g.index))
+        unit_local.append(np.arange(count))
+        next_id += count
+    ungrouped = np.nonzero(graph.unit_group < 0)[0]
+    new_of_old[ungrouped] = np.arange(next_id, next_id + len(ungrouped))
+    unit_group.append(np.full(len(ungrouped), -1))
+    unit_local.append(np.full(len(ungrouped), -1))
+    return dataclasses.replace(graph, slot_unit=new_of_old[graph.slot_unit], unit_group=np.concatenate(unit_group),
+                               unit_local=np.concatenate(unit_local), groups=groups)
 
 
 def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optional[ForwardFn] = None,

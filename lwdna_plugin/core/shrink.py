@@ -21,7 +21,7 @@ from .channel_config import FORMAT, VERSION, group_entries, model_identity, sign
 from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
-from .groups import ChannelGraph, build_channel_graph
+from .groups import ChannelGraph, build_channel_graph, share_latents
 from .batches import check_inputs, check_model_runs
 from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, generated_layer_names
 from .outputs import Writer, write_outputs
@@ -130,7 +130,8 @@ def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
 
 def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
                    forward_fn: Optional[ForwardFn]) -> ChannelGraph:
-    graph = build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers, cfg.grouping_timeout_s)
+    graph = share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
+                                              cfg.grouping_timeout_s), cfg.channels_per_latent)
     if not graph.prunable_groups:
         raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
     return graph
