@@ -1,9 +1,10 @@
 """The options of basicsr's ``train.py`` / ``test.py``, parsed here first so that ``--help``
 answers without importing basicsr and ``-opt lwdna_plugin::PATH`` names an installed option
-file; basicsr then parses the same command line itself."""
+file; basicsr then parses the same command line itself, in its own pipeline."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -30,3 +31,12 @@ def parse_basicsr_command_line(doc: str, argv: Optional[List[str]] = None) -> Li
     if args.opt.startswith(PREFIX):
         argv[argv.index(args.opt)] = resolve_config(args.opt)
     return argv
+
+
+def run_basicsr_pipeline(stage: str, doc: str, argv: Optional[List[str]] = None) -> int:
+    """basicsr's own ``train_pipeline`` / ``test_pipeline`` (``stage`` 'train' / 'test') with
+    the plugin, in the current folder (basicsr's root path). Returns the exit status."""
+    sys.argv[1:] = parse_basicsr_command_line(doc, argv)   # basicsr reads sys.argv itself
+    from ..basicsr import pipeline
+
+    return getattr(pipeline, stage)(os.getcwd())

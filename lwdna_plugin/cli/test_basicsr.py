@@ -9,18 +9,14 @@ From a clone, ``python tools/test_basicsr.py`` is the same command.
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional
 
-from .basicsr_options import parse_basicsr_command_line
+from .basicsr_options import run_basicsr_pipeline
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    sys.argv[1:] = parse_basicsr_command_line(__doc__, argv)   # basicsr reads sys.argv itself
-    from lwdna_plugin.basicsr import pipeline
-
-    return pipeline.test(os.getcwd())
+    return run_basicsr_pipeline('test', __doc__, argv)
 
 
 if __name__ == '__main__':
