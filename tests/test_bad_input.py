@@ -353,3 +353,14 @@ def test_unreadable_channel_config_file(content, phrase, tmp_path):
         path.write_bytes(content)
     with pytest.raises(ChannelConfigMismatchError, match=phrase):
         apply_channel_config(timm.create_model('resnet10t', num_classes=10), str(path))
+
+
+@pytest.mark.parametrize('build,where', [
+    (lambda: timm.create_model('dpn68', num_classes=10), "at 'cat' in 'features.conv4_12'"),
+    (lambda: __import__('torchvision').models.shufflenet_v2_x0_5(num_classes=10), "at 'view' in 'stage4.1'"),
+])
+def test_torch_pruning_failures_are_refused_naming_the_module(build, where):
+    """Exceptions inside torch-pruning's graph building (0.3.0: a raw TypeError / ZeroDivisionError)
+    become one UnsupportedModelError naming the op and the module it was mapping."""
+    with pytest.raises(UnsupportedModelError, match=f'torch-pruning cannot follow the channels {where}'):
+        build_channel_graph(build(), torch.zeros(1, 3, 64, 64), timeout_s=60)

@@ -163,13 +163,38 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             out = forward_fn(m, x)
             outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
             return out
-        with torch.enable_grad():
-            dg = tp.DependencyGraph().build_dependency(model, example_inputs, forward_fn=traced_forward,
-                                                       verbose=False)
+        try:
+            with torch.enable_grad():
+                dg = tp.DependencyGraph().build_dependency(model, example_inputs, forward_fn=traced_forward,
+                                                           verbose=False)
+        except UnsupportedModelError:
+            raise
+        except Exception as e:
+            if not outputs:   # the forward pass itself failed: the caller's error, as it is
+                raise
+            raise UnsupportedModelError(
+                f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
+                'channel splits / slices with concatenation and reshapes across channels are not '
+                'supported yet') from e
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')
     return dg, trace, outputs
+
+
+def _where(error: BaseException, trace) -> str:
+    """' at <op> in <module>' for the graph node torch-pruning was mapping when it failed."""
+    tb, node = error.__traceback__, None
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get('node')
+        node = candidate if hasattr(candidate, 'grad_fn') else node
+        tb = tb.tb_next
+    if node is None:
+        return ''
+    record = trace.records.get(node.grad_fn)
+    owner = trace.owners.get(node.grad_fn, (record.module if record else '', None))[0]
+    op = record.func if record else type(node.grad_fn).__name__.removesuffix('Backward0')
+    return f' at {op!r} in {owner or "the top-level forward"!r}'
 
 
 class _ChannelGraphBuilder:
