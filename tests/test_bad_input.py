@@ -364,3 +364,50 @@ def test_torch_pruning_failures_are_refused_naming_the_module(build, where):
     become one UnsupportedModelError naming the op and the module it was mapping."""
     with pytest.raises(UnsupportedModelError, match=f'torch-pruning cannot follow the channels {where}'):
         build_channel_graph(build(), torch.zeros(1, 3, 64, 64), timeout_s=60)
+
+
+class ScaleByChannelCount(nn.Module):
+    """Channel-preserving ops whose constant comes from the channel count: grouping cannot see it."""
+
+    def forward(self, x):
+        return x * (4.0 / x.shape[1])
+
+
+class ScaleByOutChannels(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(16, 16, 1)
+
+    def forward(self, x):
+        return self.conv(x) * (8.0 / self.conv.out_channels)
+
+
+@pytest.mark.parametrize('middle', [ScaleByChannelCount(), ScaleByOutChannels()])
+def test_a_silently_inexact_prune_is_refused_by_the_probe(middle, digit_batches):
+    """The self-check after every shrink: the pruned model must equal the widened one with the
+    removed channels zeroed (0.3.0 returned these models, relative error 3e-4 to 0.7)."""
+    with pytest.raises(UnsupportedModelError, match='does not compute what the widened network'):
+        shrink(Net(middle), digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2))
+
+
+def test_the_probe_error_is_recorded(digit_batches):
+    result = shrink(Net(nn.Identity()), digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.8, embedding_dim=2))
+    assert 0 <= result.channel_config['probe_relative_error'] < 1e-9
+
+
+def test_gradient_checkpointing_does_not_change_the_scores(digit_batches):
+    """A checkpointed block would recompute its forward with never-written weights: the scoring
+    copy runs without checkpointing, and the LW-DNA model keeps the baseline's setting."""
+    cfg = LWDNAConfig(flops_target=0.9, embedding_dim=2)
+    torch.manual_seed(0)
+    plain = timm.create_model('resnet10t', num_classes=10)
+    checkpointed = timm.create_model('resnet10t', num_classes=10)
+    checkpointed.load_state_dict(plain.state_dict())
+    checkpointed.set_grad_checkpointing(True)
+    torch.manual_seed(1)   # the widened classifier's init
+    a = shrink(plain, digit_batches, F.cross_entropy, cfg)
+    torch.manual_seed(1)
+    b = shrink(checkpointed, digit_batches, F.cross_entropy, cfg)
+    assert [g['kept_indices'] for g in a.channel_config['groups']] == \
+        [g['kept_indices'] for g in b.channel_config['groups']]
+    assert b.model.grad_checkpointing is True and a.model.grad_checkpointing is False

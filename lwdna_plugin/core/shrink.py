@@ -10,20 +10,21 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from .batches import check_inputs, check_model_runs
 from .channel_config import FORMAT, VERSION, group_entries, model_identity, signature_hash, summarize, write_json
 from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
-from .batches import check_inputs, check_model_runs
 from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, generated_layer_names
+from .masking import verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
@@ -179,6 +180,21 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     ``make_optimizer(params)`` replaces the SGD of ``cfg`` for the search steps
     (``criterion`` 'gradient' / 'magnitude').
     """
+    checkpointing = checkpointing_flags(model)
+    set_flags(model, {key: False for key in checkpointing})   # see checkpointing_flags
+    try:
+        result = _shrink(model, batches, loss_fn, cfg, forward_fn, model_name, builder, make_optimizer)
+    finally:
+        set_flags(model, checkpointing)
+    set_flags(result.model, checkpointing)   # the LW-DNA network trains as the baseline was set up to
+    return result
+
+
+def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
+           forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
+           builder: Optional[Dict[str, Any]] = None,
+           make_optimizer: Optional[OptimizerFactory] = None) -> ShrinkResult:
+    """:func:`shrink` with gradient checkpointing off."""
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
     cfg.validate()
@@ -260,6 +276,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
         keep_local[g.index] = keep
     scorer.write_weights(widened)
     pruned = select_units(wide_graph, keep_unit)
+    probe_error = verify_pruned(wide_graph, keep_unit, pruned, example, forward_fn)
     kept_full[prunable_idx] = [len(keep) for keep in search.keep_units]
     lw_flops, lw_params = base_cost.flops(kept_full), base_cost.params(kept_full)   # tests count them on the model
     table = layer_table(model, pruned)
@@ -285,6 +302,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
                      'optimizer': None if cfg.criterion == 'gradient_sum' else 'caller' if make_optimizer else
                      f'{cfg.search_optimizer}(lr={cfg.search_lr}, momentum={cfg.search_momentum}, '
                      f'weight_decay={cfg.search_weight_decay})'},
+        'probe_relative_error': probe_error,
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
@@ -307,6 +325,25 @@ def widen(model: nn.Module, example_inputs: Any, width_mult: float, forward_fn: 
         raise ConfigError(f'width_mult must be >= 1, got {width_mult!r}')
     graph = build_channel_graph(model, example_inputs, forward_fn, ignored_layers)
     return resize_groups(graph, _widened_units(graph, width_mult))
+
+
+CHECKPOINTING_FLAGS = ('grad_checkpointing', 'with_cp')   # timm; mmpretrain / mmcv blocks
+
+
+def checkpointing_flags(model: nn.Module) -> Dict[Tuple[str, str], bool]:
+    """(module name, flag) → value for every gradient-checkpointing switch that is on. The
+    scoring copy runs without them: a checkpointed block recomputes its forward with the
+    module's own (never written) weights instead of the generated ones, which gives random or
+    NaN scores."""
+    return {(name, flag): True for name, module in model.named_modules() for flag in CHECKPOINTING_FLAGS
+            if getattr(module, flag, None) is True}
+
+
+def set_flags(model: nn.Module, flags: Dict[Tuple[str, str], bool]) -> None:
+    modules = dict(model.named_modules())
+    for (name, flag), value in flags.items():
+        if name in modules:
+            setattr(modules[name], flag, value)
 
 
 def _widened_units(graph: ChannelGraph, width_mult: float, divisors: Optional[List[int]] = None) -> Dict[int, int]:
