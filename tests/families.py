@@ -40,6 +40,27 @@ def _shared_prelu_net():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
 
 
+def _elementwise_ops_net():
+    """Squeeze-excitation indexed as ``s[:, :, None, None]`` and a ``torch.maximum`` of two branches."""
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.a1, self.a2, self.b = nn.Conv2d(c, 2 * c, 3, padding=1), nn.Conv2d(2 * c, c, 3, padding=1), \
+                nn.Conv2d(c, c, 1)
+            self.fc1, self.fc2 = nn.Linear(c, 8), nn.Linear(8, c)
+
+        def forward(self, x):
+            y = torch.maximum(self.a2(torch.relu(self.a1(x))), self.b(x))
+            s = torch.sigmoid(self.fc2(torch.relu(self.fc1(y.mean((2, 3))))))
+            return torch.relu(x + y * s[:, :, None, None])
+
+    return nn.Sequential(nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU(), Block(24), Block(24),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
+
+
 def MM_FORWARD(model, inputs):
     """mmpretrain classifiers return logits in 'tensor' mode."""
     return model(inputs, mode='tensor')
@@ -73,6 +94,7 @@ FAMILIES = {
     'basicsr-msrresnet': (lambda: _basicsr('MSRResNet'), None, 'sr', F.l1_loss),
     'basicsr-srvggnetcompact': (lambda: _basicsr('SRVGGNetCompact'), None, 'sr', F.l1_loss),
     'prelu-shared-and-per-channel': (_shared_prelu_net, None, 'digits', F.cross_entropy),
+    'se-by-indexing-and-maximum': (_elementwise_ops_net, None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),
     # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
     'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(

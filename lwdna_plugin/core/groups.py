@@ -38,7 +38,8 @@ _CHANNEL_PRESERVING = re.compile(
     r'Tanh|Mish|Softplus|Clamp|ClampMin|ClampMax|Neg|Abs|Exp|Pow|Sqrt|Rsqrt|Clone|Alias|'
     r'NativeDropout|Dropout|FeatureDropout|MaxPool[123]DWithIndices|AvgPool[123]D|'
     r'AdaptiveAvgPool[123]D|AdaptiveMaxPool[123]D|UpsampleNearest[123]D|UpsampleBilinear2D|'
-    r'UpsampleBicubic2D|ReflectionPad[123]D|ReplicationPad[123]D|ToCopy|Prelu|Threshold|Where)'
+    r'UpsampleBicubic2D|ReflectionPad[123]D|ReplicationPad[123]D|ToCopy|Prelu|Threshold|Where|'
+    r'Maximum|Minimum|Fmax|Fmin)'
     r'(Backward\d*)$')
 
 
@@ -299,6 +300,9 @@ class _ChannelGraphBuilder:
                       'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
             if _reads_parameters_only(fn):
                 return   # a layer reshaping its own weight (F.prelu views the PReLU weight)
+            if name == 'UnsqueezeBackward0' and isinstance(getattr(fn, '_saved_dim', None), int) \
+                    and fn._saved_dim >= 2:
+                return   # a new axis after the channels (``s[:, :, None, None]``)
             sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
             if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
                 refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
