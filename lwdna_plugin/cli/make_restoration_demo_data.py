@@ -1,6 +1,8 @@
 """Build the embedded restoration demo data from real photographs bundled with scikit-image.
 
-    python tools/make_restoration_demo_data.py [--out data/restoration_demo] [--scale 4]
+    lwdna-make-restoration-demo-data [--out data/restoration_demo] [--scale 4]
+
+(from a clone: ``python tools/make_restoration_demo_data.py``).
 
 Writes (train and validation are different photographs):
 
@@ -24,6 +26,8 @@ import sys
 from typing import Dict, List
 
 import numpy as np
+
+from .help import HelpFormatter
 
 
 RGB_TRAIN = ['chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'motorcycle_left',
@@ -137,7 +141,7 @@ def build_denoise(out: str) -> Dict[str, int]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
     p.add_argument('--out', default=osp.join('data', 'restoration_demo'), help='output folder')
     p.add_argument('--scale', type=int, default=4, choices=[2, 4], help='super-resolution scale')
     args = p.parse_args(argv)
