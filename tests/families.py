@@ -61,6 +61,15 @@ def _elementwise_ops_net():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
 
 
+def _flatten_head_net():
+    """VGG-style: conv features flattened (channel major) into a hidden Linear layer."""
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 48, 3, padding=1), nn.BatchNorm2d(48), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                         nn.Flatten(), nn.Linear(48 * 4, 96), nn.ReLU(), nn.Dropout(0.5), nn.Linear(96, 10))
+
+
 def MM_FORWARD(model, inputs):
     """mmpretrain classifiers return logits in 'tensor' mode."""
     return model(inputs, mode='tensor')
@@ -95,6 +104,7 @@ FAMILIES = {
     'basicsr-srvggnetcompact': (lambda: _basicsr('SRVGGNetCompact'), None, 'sr', F.l1_loss),
     'prelu-shared-and-per-channel': (_shared_prelu_net, None, 'digits', F.cross_entropy),
     'se-by-indexing-and-maximum': (_elementwise_ops_net, None, 'digits', F.cross_entropy),
+    'flatten-into-linear': (_flatten_head_net, None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),
     # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
     'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(

@@ -304,6 +304,8 @@ class _ChannelGraphBuilder:
                     and fn._saved_dim >= 2:
                 return   # a new axis after the channels (``s[:, :, None, None]``)
             sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
+            if rec is not None and sizes and _flattens_channels(sizes, rec.out_shape):
+                return   # (N, C, H, W) -> (N, C·H·W): channel c owns inputs c·H·W ... (c+1)·H·W - 1
             if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
                 refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
         elif name == 'ConstantPadNdBackward0':
@@ -508,6 +510,13 @@ class _ChannelGraphBuilder:
 def _reads_parameters_only(fn) -> bool:
     """True if the autograd node's inputs are all leaf parameters (a weight reshape / transpose)."""
     return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
+
+
+def _flattens_channels(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape flattens the channel dim and everything after it into one dim, channel major."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    return len(b) >= 3 and len(a) == 2 and a[0] == b[0] and a[1] == math.prod(b[1:])
 
 
 def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
