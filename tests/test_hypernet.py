@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -238,3 +239,24 @@ def test_a_0_2_0_channel_config_still_rebuilds_unchanged():
     model = create_lwdna_model(data / 'resnet10t_digits_0.2.0_channels.json')
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert shapes == json.loads((data / 'resnet10t_digits_0.2.0_shapes.json').read_text())
+
+
+def test_hypernetwork_memory_is_checked_before_it_is_built():
+    """A hypernetwork larger than the free memory is one ConfigError (torchvision's vgg11_bn ×2:
+    ~30 GiB, which the system would otherwise kill the process for)."""
+    from lwdna_plugin.core import ConfigError
+    from lwdna_plugin.core.hypernet import available_bytes, check_hypernet_memory, hypernet_bytes
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(16, 4))
+    graph = build_channel_graph(model, torch.zeros(1, 3, 8, 8))
+    m = 2
+    conv1, conv2 = 8 * 3 * (9 * m + 2 * m + 9 + 1), 16 * 8 * (1 * m + 2 * m + 1 + 1)   # the classifier is plain
+    assert hypernet_bytes(graph, m, trainable=True) == 2 * 4 * (conv1 + conv2)
+    assert hypernet_bytes(graph, m, trainable=False) == 2 * 4 * (8 * 3 * 9 + 16 * 8)
+    free = available_bytes(torch.device('cpu'))
+    assert free is None or free > 0
+    check_hypernet_memory(10 ** 6, 10 ** 9)
+    check_hypernet_memory(10 ** 9, None)
+    with pytest.raises(ConfigError, match='needs about 0.9 GiB .* but 0.0 GiB are free'):
+        check_hypernet_memory(10 ** 9, 10 ** 6)

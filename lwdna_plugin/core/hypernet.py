@@ -209,6 +209,41 @@ class HyperScorer:
             params[name].copy_(weight)
 
 
+def hypernet_bytes(graph: ChannelGraph, embedding_dim: int, trainable: bool) -> int:
+    """Memory the hypernetwork of ``graph`` takes while scoring: per generated layer w1, w2 and
+    the biases (trainable form) or the contracted factor, each with its gradient, in float32."""
+    total = 0
+    for name in generated_layer_names(graph):
+        weight = graph.modules[name].weight
+        n, c, k = weight.shape[0], weight.shape[1], math.prod(weight.shape[2:])
+        per_layer = n * c * (k * embedding_dim + 2 * embedding_dim + k + 1) if trainable else n * c * k
+        total += 2 * 4 * per_layer
+    return total
+
+
+def available_bytes(device: torch.device) -> Optional[int]:
+    """Free memory of ``device`` (CUDA: the driver's figure; CPU: MemAvailable on Linux), or None."""
+    if device.type == 'cuda':
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_hypernet_memory(needed: int, available: Optional[int]) -> None:
+    """Raise :class:`ConfigError` when the hypernetwork alone would not fit (the process would be
+    killed by the system instead of failing with a message)."""
+    if available is not None and needed > available:
+        raise ConfigError(f'the hypernetwork of the widened model needs about {needed / 2 ** 30:.1f} GiB (embedding_dim x '
+                          f'the widened weights, with gradients) but {available / 2 ** 30:.1f} GiB are free: lower '
+                          'embedding_dim or width_mult, or keep the largest layers out (ignored_layers)')
+
+
 def generated_layer_names(graph: ChannelGraph) -> List[str]:
     """Layers whose weight the hypernetwork generates: every conv and every linear layer the
     forward pass uses, except the final classifier (kept plain, as in the reference)."""

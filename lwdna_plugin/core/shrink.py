@@ -23,7 +23,8 @@ from .config import LWDNAConfig
 from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
-from .hypernet import HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, generated_layer_names
+from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
+                       check_hypernet_memory, generated_layer_names, hypernet_bytes)
 from .masking import verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
@@ -239,7 +240,10 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     kept_full, prunable_idx = budget.kept_full, budget.prunable_idx
 
     t = time.perf_counter()
-    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed, trainable=cfg.criterion != 'gradient_sum')
+    trainable = cfg.criterion != 'gradient_sum'
+    device = next(widened.parameters()).device
+    check_hypernet_memory(hypernet_bytes(wide_graph, cfg.embedding_dim, trainable), available_bytes(device))
+    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed, trainable=trainable)
     timings['hypernet_s'] = time.perf_counter() - t
     t = time.perf_counter()
     scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
