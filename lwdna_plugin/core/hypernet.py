@@ -222,17 +222,21 @@ def hypernet_bytes(graph: ChannelGraph, embedding_dim: int, trainable: bool) -> 
 
 
 def available_bytes(device: torch.device) -> Optional[int]:
-    """Free memory of ``device`` (CUDA: the driver's figure; CPU: MemAvailable on Linux), or None."""
+    """Free memory of ``device`` (CUDA: the driver's figure; CPU on Linux: MemAvailable, capped
+    by a cgroup v2 memory limit when the process runs under one), or None if unknown."""
     if device.type == 'cuda':
         return int(torch.cuda.mem_get_info(device)[0])
+    free = []
     try:
         with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
+            free += [int(line.split()[1]) * 1024 for line in f if line.startswith('MemAvailable:')]
+        with open('/sys/fs/cgroup/memory.max') as f, open('/sys/fs/cgroup/memory.current') as g:
+            limit, used = f.read().strip(), g.read().strip()
+        if limit.isdigit() and used.isdigit():
+            free.append(int(limit) - int(used))
     except OSError:
         pass
-    return None
+    return min(free) if free else None
 
 
 def check_hypernet_memory(needed: int, available: Optional[int]) -> None:
