@@ -331,3 +331,16 @@ def test_channel_config_of_another_network_is_refused(gray_batches):
         LWDNANet(channel_config=config, base=edsr)
     with pytest.raises(ChannelConfigMismatchError, match='does not exist'):
         LWDNANet(channel_config='no/such/lwdna_channels.json')
+
+
+def test_a_diverged_search_is_named_as_such(sr_batches):
+    """SGD at lr 0.1 on an L1 super-resolution loss blows the generated weights up: the probe
+    finds a non-finite output and says the search diverged (0.3.0 returned that network)."""
+    from lwdna_plugin import ConfigError, LWDNAConfig, shrink
+    from basicsr.archs.edsr_arch import EDSR
+
+    torch.manual_seed(0)
+    model = EDSR(3, 3, num_feat=32, num_block=4, upscale=4)
+    with pytest.raises(ConfigError, match='the search diverged'):
+        shrink(model, sr_batches, torch.nn.functional.l1_loss, LWDNAConfig(width_mult=1.5, flops_target=0.8,
+                                                                             embedding_dim=2))

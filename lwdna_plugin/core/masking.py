@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .errors import UnsupportedModelError
+from .errors import ConfigError, UnsupportedModelError
 from .groups import CONV_TYPES, ChannelGraph
 from .tracing import ForwardFn, default_forward
 
@@ -59,6 +59,10 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     if len(ours) != len(reference) or any(a.shape != b.shape for a, b in zip(ours, reference)):
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '
                                     'network: its forward pass depends on channel counts')
+    if not all(torch.isfinite(b).all() for b in reference):
+        raise ConfigError('after the search steps the widened network\'s output is not finite: the search diverged '
+                          '(the generated weights grew without bound); lower search_lr or use the run\'s own '
+                          'optimizer')
     error = max((relative_error(a, b) for a, b in zip(ours, reference)), default=0.0)
     if not error <= PROBE_TOLERANCE:
         raise UnsupportedModelError(
