@@ -411,3 +411,13 @@ def test_gradient_checkpointing_does_not_change_the_scores(digit_batches):
     assert [g['kept_indices'] for g in a.channel_config['groups']] == \
         [g['kept_indices'] for g in b.channel_config['groups']]
     assert b.model.grad_checkpointing is True and a.model.grad_checkpointing is False
+
+
+@pytest.mark.parametrize('name,split', [('cspresnet50', "'split' in 'stages.0'"),
+                                        ('res2net50_14w_8s', "'split' in 'layer1.0'")])
+def test_channel_split_refusals_name_the_split(name, split):
+    """CSP / Res2Net used to be refused at a BatchNorm or conv after the split; the message now
+    names the split that causes it."""
+    with pytest.raises(UnsupportedModelError, match=f'likely cause: the model splits its channels into pieces '
+                                                    f'\\({split}\\)'):
+        build_channel_graph(timm.create_model(name, num_classes=10), torch.zeros(1, 3, 64, 64))

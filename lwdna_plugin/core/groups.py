@@ -30,6 +30,7 @@ from .errors import UnsupportedModelError
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', 'unbind', 'getitem')
 RESIZABLE_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)
 
 # grad_fn names of ops that keep every channel where it is (checked further below).
@@ -224,6 +225,15 @@ class _ChannelGraphBuilder:
                 self.node_key[node] = f'<op{len(self.node_key)}:{node.grad_fn.name() if node.grad_fn else "?"}>'
         return self.node_key[node]
 
+    def split_hint(self) -> str:
+        """'; likely cause: ...' naming the first op that splits the channels into pieces, if any."""
+        for rec in self.records.values():
+            if (rec.func in SPLIT_FUNCS and rec.in_shapes and len(rec.in_shapes[0]) > 1 and len(rec.out_shape) > 1
+                    and rec.in_shapes[0][1] != rec.out_shape[1]):
+                return (f"; likely cause: the model splits its channels into pieces ({rec.func!r} in "
+                        f"'{rec.module or 'the top-level forward'}'), which is not supported yet")
+        return ''
+
     def where(self, node) -> str:
         rec = self.records.get(node.grad_fn)
         if rec is not None and rec.module:
@@ -417,7 +427,8 @@ class _ChannelGraphBuilder:
             dim = self.dims[(key, kind)]
             if extent > dim.size:
                 raise UnsupportedModelError(f'channel index out of range at {key!r}; '
-                                            f'{self.where(node)} changes channel counts in an unmodelled way')
+                                            f'{self.where(node)} changes channel counts in an unmodelled way'
+                                            f'{self.split_hint()}')
             return dim
         rec = self.records.get(node.grad_fn)
         size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
