@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import os
 import sys
@@ -127,12 +126,13 @@ def build_model(args, num_classes):
         if not os.path.isfile(args.model):
             raise UsageError(f'config file {args.model!r} does not exist')
         from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
+        from lwdna_plugin.mmpretrain.model import tensor_forward
         model = build_classifier_from_config(args.model)
         loss_module = model.head.loss_module
 
         def loss_fn(out, target):
             return loss_module(out, target)
-        return model, (lambda m, x: m(x, mode='tensor')), loss_fn, \
+        return model, tensor_forward, loss_fn, \
             {'zoo': 'mmpretrain', 'config': os.path.basename(args.model)}, os.path.basename(args.model)
     import timm
     if not timm.is_model(args.model):
@@ -146,6 +146,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[lwdna %(asctime)s] %(message)s', datefmt='%H:%M:%S')
     from lwdna_plugin import LWDNAConfig, LWDNAError, shrink
+    from lwdna_plugin.core.channel_config import write_json
     from lwdna_plugin.core.outputs import check_output_dir, write_outputs
 
     if args.flops_target is None and args.flops_target_abs is None and args.params_target is None:
@@ -183,11 +184,6 @@ def main(argv=None) -> int:
 def save_weights(model, path: str) -> None:
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
-
-
-def write_json(data, path: str) -> None:
-    with open(path, 'w') as f:
-        json.dump(data, f, indent=1)
 
 
 if __name__ == '__main__':
