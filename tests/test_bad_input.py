@@ -207,6 +207,26 @@ def test_ignored_layers_keep_their_width(digit_batches):
         shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, ignored_layers=['layer9']))
 
 
+def test_unpruned_layers_are_widened_and_kept_whole(digit_batches):
+    model = timm.create_model('resnet18', num_classes=10)
+    with pytest.raises(InfeasibleTargetError, match='drop unpruned_layers'):
+        shrink(model, digit_batches, F.cross_entropy,
+               LWDNAConfig(flops_target=0.9, embedding_dim=2, unpruned_layers=['conv1']))
+    cfg = LWDNAConfig(flops_target=1.5, embedding_dim=2, unpruned_layers=['conv1'])
+    result = shrink(model, digit_batches, F.cross_entropy, cfg)
+    widened = 2 * model.conv1.out_channels
+    # the stem shares its group with layer1's residual outputs: all kept at the widened width
+    assert result.model.conv1.out_channels == widened
+    assert result.model.layer1[1].conv2.out_channels == widened
+    assert result.model.layer1[0].conv1.out_channels < widened     # other groups still pruned
+    assert result.channel_config['hyperparameters']['unpruned_layers'] == ['conv1']
+    assert abs(result.channel_config['flops']['lwdna'] / result.channel_config['flops']['baseline'] - 1.5) < 0.01
+    with pytest.raises(UnsupportedModelError, match="unpruned layer 'layer9'"):
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, unpruned_layers=['layer9']))
+    with pytest.raises(ConfigError, match='unpruned_layers must be a list'):
+        LWDNAConfig(flops_target=0.9, unpruned_layers='conv1')
+
+
 def test_model_mode_is_restored(digit_batches):
     model = timm.create_model('resnet18', num_classes=10).train()
     model.layer1.eval()

@@ -23,7 +23,10 @@ class LWDNAConfig:
     floor of the group feeding the final classifier (``linear_percentage``).
     ``channels_per_latent`` lets that many consecutive channels of every single-channel group
     share one latent element (one keep decision): 1 everywhere but the authors' CIFAR RegNet
-    code, which uses 4.
+    code, which uses 4. ``ignored_layers`` keep their channel groups at the baseline width
+    (never widened or pruned); ``unpruned_layers`` are widened but their output channel
+    groups are never pruned (the authors' RegNet code never prunes latents as long as the
+    group width, which at width ×2 includes the stem and stage 1).
 
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
@@ -52,6 +55,7 @@ class LWDNAConfig:
     max_iterations: int = 100
     seed: int = 0
     ignored_layers: Sequence[str] = field(default_factory=tuple)
+    unpruned_layers: Sequence[str] = field(default_factory=tuple)
     grouping_timeout_s: float = 120.0
     channels_per_latent: int = 1
     criterion: str = 'gradient'
@@ -100,9 +104,11 @@ class LWDNAConfig:
             raise ConfigError(f'search_momentum must be in [0, 1), got {self.search_momentum!r}')
         if not _is_number(self.search_weight_decay) or not self.search_weight_decay >= 0:
             raise ConfigError(f'search_weight_decay must be >= 0, got {self.search_weight_decay!r}')
-        if isinstance(self.ignored_layers, str):
-            raise ConfigError('ignored_layers must be a list of module names, not a string')
-        self.ignored_layers = tuple(self.ignored_layers)
+        for name in ('ignored_layers', 'unpruned_layers'):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f'{name} must be a list of module names, got {value!r}')
+            setattr(self, name, tuple(value))
 
     @property
     def target_kind(self) -> str:
@@ -120,6 +126,7 @@ class LWDNAConfig:
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)
         out['ignored_layers'] = list(self.ignored_layers)
+        out['unpruned_layers'] = list(self.unpruned_layers)
         return out
 
     @classmethod

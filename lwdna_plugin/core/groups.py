@@ -106,6 +106,19 @@ class ChannelGraph:
     def prunable_groups(self) -> List[ChannelGroup]:
         return [g for g in self.groups if not g.fixed]
 
+    def groups_producing(self, layers: Sequence[str]) -> set:
+        """Indices of the groups that hold the output channels of ``layers`` (module names or
+        their parents); raise :class:`UnsupportedModelError` for a name that matches no layer."""
+        found = set()
+        for prefix in layers:
+            hits = {g.index for g in self.groups for m in g.members
+                    if m.endswith(':out') and (m[:-4] == prefix or m.startswith(prefix + '.'))}
+            if not hits:
+                raise UnsupportedModelError(f'unpruned layer {prefix!r} is not a layer of the model '
+                                            'with output channels')
+            found |= hits
+        return found
+
     def signature(self) -> List[Dict[str, Any]]:
         """What identifies the model's groups (compared by ``apply_channel_config``)."""
         return [dict(index=g.index, members=list(g.members), num_units=g.num_units,

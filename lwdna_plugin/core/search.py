@@ -36,7 +36,7 @@ def group_counts(sorted_desc: Sequence[np.ndarray], floors: np.ndarray, threshol
 
 def check_feasible(totals: Sequence[int], floors: Sequence[int], cost: Callable[[np.ndarray], float],
                    target: float, tolerance: float = 1e-3, divisors: Sequence[int] = None,
-                   what: str = 'FLOPs') -> None:
+                   what: str = 'FLOPs', floor_hint: str = 'lower rho / tau') -> None:
     """Raise :class:`InfeasibleTargetError` if ``target`` is below what the floors keep or above
     the whole widened network. Needs no scores: run it before scoring."""
     totals = np.asarray(totals, dtype=np.int64)
@@ -46,7 +46,7 @@ def check_feasible(totals: Sequence[int], floors: Sequence[int], cost: Callable[
     if least > target * (1 + tolerance):
         raise InfeasibleTargetError(
             f'the {what} target {target:.6g} is below what the floors already keep ({least:.6g}); '
-            'lower rho / tau or raise the target')
+            f'{floor_hint} or raise the target')
     most = cost(totals)
     if most < target * (1 - tolerance):
         raise InfeasibleTargetError(

@@ -94,7 +94,9 @@ class Budget:
         divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in graph.groups]
         widened = _widened_units(graph, cfg.width_mult, divisors)
         prunable = graph.prunable_groups
-        floors = [max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * widened[g.index]))
+        whole = graph.groups_producing(cfg.unpruned_layers)
+        floors = [widened[g.index] if g.index in whole else
+                  max(1, math.floor((cfg.tau if g.feeds_classifier else cfg.rho) * widened[g.index]))
                   for g in prunable]
         full = cost_model.full_units()
         kept_full = full.copy()
@@ -117,8 +119,9 @@ class Budget:
         """Raise :class:`InfeasibleTargetError` if the floors alone exceed the target, or the
         whole widened network stays below it."""
         totals = [self.widened_units[i] for i in self.prunable_idx]
+        hint = 'lower rho / tau' + (', drop unpruned_layers' if self.cfg.unpruned_layers else '')
         check_feasible(totals, self.floors, self.cost, self.target, self.cfg.tolerance, self.prunable_divisors,
-                       what=self.cfg.target_kind)
+                       what=self.cfg.target_kind, floor_hint=hint)
 
 
 def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
