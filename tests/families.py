@@ -70,6 +70,63 @@ def _flatten_head_net():
                          nn.Flatten(), nn.Linear(48 * 4, 96), nn.ReLU(), nn.Dropout(0.5), nn.Linear(96, 10))
 
 
+def _channel_pieces_net():
+    """Channel splits and concatenations, each reading its split size from an attribute as the
+    zoos do: a CSP stage (``split(self.expand_chs // 2)``), a Res2Net block (``split(self.width)``,
+    an add chain, the last piece passed straight into the concat), MixNet's mixed kernels
+    (``split(self.splits)`` with unequal pieces) and a DLA root (``cat([x, x])``)."""
+    import torch
+    import torch.nn as nn
+
+    def cbr(cin, cout, k=1):
+        return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+    class CSP(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.expand_chs = 2 * c
+            self.conv_exp, self.block, self.transition = cbr(c, 2 * c), cbr(c, c, 3), cbr(2 * c, c)
+
+        def forward(self, x):
+            xs, xb = self.conv_exp(x).split(self.expand_chs // 2, dim=1)
+            return self.transition(torch.cat([xs, xb + self.block(xb)], dim=1))
+
+    class Res2(nn.Module):
+        def __init__(self, c, width=8, scale=3):
+            super().__init__()
+            self.width = width
+            self.conv1, self.conv3 = cbr(c, width * scale), cbr(width * scale, c)
+            self.convs = nn.ModuleList(cbr(width, width, 3) for _ in range(scale - 1))
+
+        def forward(self, x):
+            pieces, outs, sp = torch.split(self.conv1(x), self.width, 1), [], None
+            for i, conv in enumerate(self.convs):
+                sp = conv(pieces[i] if sp is None else sp + pieces[i])
+                outs.append(sp)
+            return x + self.conv3(torch.cat(outs + [pieces[-1]], 1))
+
+    class Mixed(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.splits = [c - c // 3, c // 3]
+            self.convs = nn.ModuleList(nn.Conv2d(n, n, k, padding=k // 2, groups=n) for n, k in zip(self.splits, (3, 5)))
+
+        def forward(self, x):
+            return torch.cat([conv(p) for conv, p in zip(self.convs, torch.split(x, self.splits, 1))], 1)
+
+    class Root(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = cbr(2 * c, c)
+
+        def forward(self, x):
+            return self.conv(torch.cat([x, x], 1))
+
+    c = 24
+    return nn.Sequential(cbr(3, c, 3), CSP(c), Res2(c), Mixed(c), nn.BatchNorm2d(c), nn.ReLU(), Root(c),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
 def MM_FORWARD(model, inputs):
     """mmpretrain classifiers return logits in 'tensor' mode."""
     return model(inputs, mode='tensor')
@@ -105,6 +162,10 @@ FAMILIES = {
     'prelu-shared-and-per-channel': (_shared_prelu_net, None, 'digits', F.cross_entropy),
     'se-by-indexing-and-maximum': (_elementwise_ops_net, None, 'digits', F.cross_entropy),
     'flatten-into-linear': (_flatten_head_net, None, 'digits', F.cross_entropy),
+    'channel-split-and-concat': (_channel_pieces_net, None, 'digits', F.cross_entropy),
+    'timm-cspresnet50': (lambda: _timm('cspresnet50'), None, 'digits', F.cross_entropy),
+    'timm-mixnet_s': (lambda: _timm('mixnet_s'), None, 'digits', F.cross_entropy),
+    'timm-dla34': (lambda: _timm('dla34'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),
     # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
     'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(

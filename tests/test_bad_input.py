@@ -433,11 +433,12 @@ def test_gradient_checkpointing_does_not_change_the_scores(digit_batches):
     assert b.model.grad_checkpointing is True and a.model.grad_checkpointing is False
 
 
-@pytest.mark.parametrize('name,split', [('cspresnet50', "'split' in 'stages.0'"),
-                                        ('res2net50_14w_8s', "'split' in 'layer1.0'")])
-def test_channel_split_refusals_name_the_split(name, split):
-    """CSP / Res2Net used to be refused at a BatchNorm or conv after the split; the message now
-    names the split that causes it."""
-    with pytest.raises(UnsupportedModelError, match=f'likely cause: the model splits its channels into pieces '
-                                                    f'\\({split}\\)'):
-        build_channel_graph(timm.create_model(name, num_classes=10), torch.zeros(1, 3, 64, 64))
+def test_equal_split_pieces_share_their_units():
+    """Res2Net cuts ``conv1``'s output into 8 pieces of ``self.width``: the pieces must stay
+    equal, so channel j of every piece is one unit (one group repeated 8 times in the layer)."""
+    from lwdna_plugin.core.groups import dim_layout
+    model = timm.create_model('res2net50_14w_8s', num_classes=10)
+    graph = build_channel_graph(model, torch.zeros(1, 3, 64, 64))
+    layout = dim_layout(graph, graph.dims[('layer1.1.conv1', 'out')])
+    assert len(layout) == 8 and len({g for g, _, _ in layout}) == 1 and layout[0][2] == model.layer1[1].width
+    assert [s.sizes(lambda g, c: c) for s in graph.splits if s.module == 'layer1.1'] == [[14] * 8]

@@ -1,13 +1,15 @@
 """Keep wrapper modules' width attributes (``in_channels``, ``out_channels``, ...) consistent with
 the resized layers they hold, so that zoo code reading them (mmpretrain's RepVGG
-``switch_to_deploy``, MobileOne, timm's ``reparameterize``) builds layers of the right size."""
+``switch_to_deploy``, MobileOne, timm's ``reparameterize``) builds layers of the right size,
+and the split sizes a forward pass reads (Res2Net's ``width``, CSPNet's ``expand_chs``,
+MixNet's ``splits``) consistent with the pieces they cut."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 import torch.nn as nn
 
-from .groups import CONV_TYPES
+from .groups import CONV_TYPES, ChannelGraph
 
 # width attributes of wrapper modules, matched against the input (0), output (1) channels or
 # the conv groups (2, a depthwise block's ``groups``) of the layers inside them
@@ -59,3 +61,28 @@ def _agreed_width(old: int, sides: Tuple[int, ...], inside, old_layers: Dict, ne
             if old_layers[layer][side] == old:
                 candidates.add(new_layers[layer][side])
     return candidates.pop() if len(candidates) == 1 else None
+
+
+def sync_split_attributes(graph: ChannelGraph, model: nn.Module, channels_of: Callable[[int, int], int]) -> None:
+    """For every channel split of ``graph``, update the attribute of the module running it that
+    holds the old piece size (an equal split), the old total or the old list of sizes.
+    ``channels_of(group, channels)`` is the new channel count of that many channels of a group.
+    A split whose sizes the forward computes from its input needs nothing; a missed attribute
+    makes the resized model fail to run, which the caller reports."""
+    modules = dict(model.named_modules())
+    for split in graph.splits:
+        old = split.sizes(lambda g, c: c)
+        new = split.sizes(channels_of)
+        module = modules.get(split.module)
+        if old == new or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if attr.startswith('_'):
+                continue
+            if type(value) is int:
+                if split.equal and value == old[0] and len(set(new)) == 1:
+                    setattr(module, attr, new[0])
+                elif value == sum(old):
+                    setattr(module, attr, sum(new))
+            elif isinstance(value, (list, tuple)) and list(value) == old:
+                setattr(module, attr, type(value)(new))

@@ -16,7 +16,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,9 +27,11 @@ from scipy.sparse.csgraph import connected_components
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
 from .errors import UnsupportedModelError
+from .index_maps import fix_concat_split_maps, split_sizes
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
 SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', 'unbind', 'getitem')
 RESIZABLE_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)
 
@@ -79,6 +81,25 @@ class ChannelGroup:
         return self.members[0] if self.members else f'group{self.index}'
 
 
+@dataclass(frozen=True)
+class ChannelSplit:
+    """A split of the channels into pieces inside ``module`` (``split`` / ``chunk``): what each
+    piece is made of, as (group index or -1 for fixed channels, channels) runs."""
+
+    module: str
+    equal: bool                                           # one piece size (split(int), chunk)
+    pieces: Tuple[Tuple[Tuple[int, int], ...], ...]
+
+    def sizes(self, channels_of: Callable[[int, int], int]) -> List[int]:
+        """Piece sizes, given ``channels_of(group, channels now)`` -> channels after a resize."""
+        return [sum(c if g < 0 else channels_of(g, c) for g, c in piece) for piece in self.pieces]
+
+    def resized(self, channels_of: Callable[[int, int], int]) -> 'ChannelSplit':
+        """The same split in a resized model."""
+        return dataclasses.replace(self, pieces=tuple(tuple((g, c if g < 0 else channels_of(g, c)) for g, c in piece)
+                                                      for piece in self.pieces))
+
+
 @dataclass
 class ChannelGraph:
     """Everything later stages need about a model's channel structure."""
@@ -93,6 +114,7 @@ class ChannelGraph:
     classifiers: List[str]
     traced: set                      # names of the layers the forward pass uses
     op_records: List[Tuple[OpRecord, Optional[str]]] = field(default_factory=list)  # op, its dim key
+    splits: List[ChannelSplit] = field(default_factory=list)
 
     def units_of(self, key: str, kind: str) -> np.ndarray:
         dim = self.dims[(key, kind)]
@@ -189,12 +211,77 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
                 raise
             raise UnsupportedModelError(
                 f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
-                'channel splits / slices with concatenation and reshapes across channels are not '
-                'supported yet') from e
+                'reshapes across channels (a channel shuffle) and channel slices are not supported') from e
+    fix_concat_split_maps(dg, _concat_sizes(trace))
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')
     return dg, trace, outputs
+
+
+def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
+    """Split a dim into runs, each one whole group in unit order (or fixed slots)."""
+    units = graph.slot_unit[dim.offset:dim.offset + dim.size]
+    groups = graph.unit_group[units]
+    local = graph.unit_local[units]
+    segments: List[Segment] = []
+    start = 0
+    while start < len(units):
+        g = int(groups[start])
+        if g < 0:
+            end = start
+            while end < len(units) and groups[end] < 0:
+                end += 1
+            segments.append((-1, 1, end - start))
+            start = end
+            continue
+        # one whole copy of group g (a group may recur in a dim: ``cat([x, x])``, split pieces)
+        n_units = graph.groups[g].num_units
+        per_unit = 1
+        while start + per_unit < len(units) and groups[start + per_unit] == g and local[start + per_unit] == 0:
+            per_unit += 1
+        end = start + per_unit * n_units
+        if local[start] != 0 or end > len(units) or not np.array_equal(
+                groups[start:end], np.full(end - start, g)) or not np.array_equal(
+                local[start:end], np.repeat(np.arange(n_units), per_unit)):
+            raise UnsupportedModelError(
+                f'the channels of {dim.key!r} ({dim.kind}) are not laid out group by group; '
+                'it cannot be widened')
+        segments.append((g, per_unit, n_units))
+        start = end
+    return segments
+
+
+def _segments(items) -> List[np.ndarray]:
+    """For every item, the segment of each of its root channels: root channels of one
+    torch-pruning group that exactly the same items hold share a segment id."""
+    by_gid: Dict[int, List[int]] = {}
+    for k, item in enumerate(items):
+        by_gid.setdefault(item[5], []).append(k)
+    segment: List[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(items)
+    for gid, members in by_gid.items():
+        size = max(int(items[k][4].max()) + 1 if len(items[k][4]) else 0 for k in members)
+        holders: List[set] = [set() for _ in range(size)]
+        for k in members:
+            for r in items[k][4]:
+                holders[int(r)].add(k)
+        ids: Dict[frozenset, int] = {}
+        seg_of_root = np.asarray([ids.setdefault(frozenset(h), len(ids)) for h in holders], dtype=np.int64)
+        for k in members:
+            segment[k] = seg_of_root[items[k][4]] if len(items[k][4]) else np.empty(0, dtype=np.int64)
+    return segment
+
+
+def _concat_sizes(trace) -> Dict[Any, List[int]]:
+    """Channel count of every tensor concatenated along dim 1, per CatBackward0 node."""
+    sizes = {}
+    for fn, rec in trace.records.items():
+        if type(fn).__name__ == 'CatBackward0' and rec.in_shapes:
+            ndim = len(rec.out_shape)
+            dim = getattr(fn, '_saved_dim', None)
+            if ndim > 1 and dim is not None and dim % ndim == 1:
+                sizes[fn] = [shape[1] if len(shape) == ndim else 0 for shape in rec.in_shapes]
+    return sizes
 
 
 def _where(error: BaseException, trace) -> str:
@@ -244,7 +331,7 @@ class _ChannelGraphBuilder:
             if (rec.func in SPLIT_FUNCS and rec.in_shapes and len(rec.in_shapes[0]) > 1 and len(rec.out_shape) > 1
                     and rec.in_shapes[0][1] != rec.out_shape[1]):
                 return (f"; likely cause: the model splits its channels into pieces ({rec.func!r} in "
-                        f"'{rec.module or 'the top-level forward'}'), which is not supported yet")
+                        f"'{rec.module or 'the top-level forward'}') in a way the grouping cannot follow")
         return ''
 
     def where(self, node) -> str:
@@ -380,7 +467,7 @@ class _ChannelGraphBuilder:
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
         ignored: Dict[int, str] = {}
-        for gid, group in enumerate(self.dg.get_all_groups(root_module_types=CONV_TYPES + (nn.Linear,))):
+        for gid, group in enumerate(self.all_groups()):
             root = group[0].dep.target
             for it in group:
                 node = it.dep.target
@@ -409,19 +496,25 @@ class _ChannelGraphBuilder:
             covered[arr] = True
         ga, gb = self.group_conv_edges(modules)
         pa, pb = self.pixel_shuffle_edges()
-        a, b = np.concatenate(a + ga + pa), np.concatenate(b + gb + pb)
+        sa, sb = self.equal_split_edges()
+        a, b = np.concatenate(a + ga + pa + sa), np.concatenate(b + gb + pb + sb)
         n_units, slot_unit = connected_components(
             coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(), directed=False)
         unit_covered = np.zeros(n_units, dtype=bool)
         unit_covered[slot_unit[covered]] = True
 
-        # groups: units linked by one torch-pruning group (group convs already merged units)
+        # groups: units linked by one segment of one torch-pruning group (group convs already
+        # merged units); a segment is the root channels that the same members hold, so the
+        # pieces of a channel split are segments of their own
+        segment = _segments(items)
         ua, ub = [], []
-        first_unit: Dict[int, int] = {}
-        for node, kind, idxs, root, ridx, gid in items:
+        first_unit: Dict[Tuple[int, int], int] = {}
+        for k, (node, kind, idxs, root, ridx, gid) in enumerate(items):
             units = slot_unit[self.dims[(self.key_of(node), kind)].offset + idxs]
-            f = first_unit.setdefault(gid, int(units[0]))
-            ua.append(np.full(len(units), f)); ub.append(units)
+            for seg in np.unique(segment[k]):
+                mine = units[segment[k] == seg]
+                f = first_unit.setdefault((gid, int(seg)), int(mine[0]))
+                ua.append(np.full(len(mine), f)); ub.append(mine)
         n_comp, unit_comp = connected_components(
             coo_matrix((np.ones(sum(map(len, ua))), (np.concatenate(ua), np.concatenate(ub))),
                        shape=(n_units, n_units)).tocsr(), directed=False)
@@ -444,9 +537,73 @@ class _ChannelGraphBuilder:
                                             f'{self.split_hint()}')
             return dim
         rec = self.records.get(node.grad_fn)
-        size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
+        fn_name = node.grad_fn.name() if node.grad_fn is not None else ''
+        if fn_name in ('SplitBackward0', 'SplitWithSizesBackward0') and split_sizes(node.grad_fn) is not None:
+            size = max(extent, sum(split_sizes(node.grad_fn)))   # a split's channels: its whole input
+        else:
+            size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
         return self.add_dim(key, kind, size, module)
+
+    def all_groups(self):
+        """torch-pruning's groups rooted at every conv / linear whose output channels no earlier
+        group holds in full (its ``get_all_groups`` skips a layer once any group touches it,
+        which loses the other pieces of a split layer)."""
+        held: Dict[nn.Module, set] = {}
+        for module, node in list(self.dg.module2node.items()):
+            if not isinstance(module, CONV_TYPES + (nn.Linear,)):
+                continue
+            pruner = self.dg.get_pruner_of_module(module)
+            channels = pruner.get_out_channels(module) if pruner is not None else None
+            if channels is None or len(held.get(module, ())) >= channels:
+                continue
+            group = self.dg.get_pruning_group(module, pruner.prune_out_channels, list(range(channels)))
+            for it in group:
+                if self.dg.is_out_channel_pruning_fn(it.dep.handler):
+                    held.setdefault(it.dep.target.module, set()).update(int(i) for i in it.idxs)
+            yield group
+
+    def channel_split_nodes(self):
+        """(node, piece sizes, equal) of every split / chunk along the channel dim."""
+        for node in self.dg.module2node.values():
+            fn = node.grad_fn
+            if fn is not None and fn.name() in ('SplitBackward0', 'SplitWithSizesBackward0'):
+                sizes = split_sizes(fn)
+                if sizes is not None:
+                    yield node, sizes, fn.name() == 'SplitBackward0'
+
+    def equal_split_edges(self):
+        """``split(x, size)`` / ``chunk``: the forward cuts equal pieces, so channel j of every
+        piece is one unit (pieces keep the same channels and stay equal)."""
+        a, b = [], []
+        for node, sizes, equal in self.channel_split_nodes():
+            if not equal or len(sizes) < 2:
+                continue
+            if len(set(sizes)) != 1:
+                raise UnsupportedModelError(f'a channel split into unequal pieces {sizes} in {self.where(node)}')
+            dim = self.dims.get((self.key_of(node), 'out'))
+            if dim is None:
+                continue
+            step = sizes[0]
+            for k in range(1, len(sizes)):
+                a.append(dim.offset + np.arange(step)); b.append(dim.offset + k * step + np.arange(step))
+        return a, b
+
+    def splits_of(self, graph: 'ChannelGraph') -> List[ChannelSplit]:
+        """What the pieces of every channel split are made of, in ``graph``'s groups."""
+        out = []
+        for node, sizes, equal in self.channel_split_nodes():
+            dim = self.dims.get((self.key_of(node), 'out'))
+            if dim is None:
+                continue
+            owner = self.owners.get(node.grad_fn, ('', None))[0]
+            pieces, start = [], dim.offset
+            for size in sizes:
+                piece = Dim(dim.key, 'out', size, start)
+                pieces.append(tuple((g, per_unit * count) for g, per_unit, count in dim_layout(graph, piece)))
+                start += size
+            out.append(ChannelSplit(owner, equal, tuple(pieces)))
+        return out
 
     def pixel_shuffle_edges(self):
         """PixelShuffle: input channels c·r²..c·r²+r²-1 and output channel c are one unit."""
@@ -527,8 +684,10 @@ class _ChannelGraphBuilder:
                       for fn, rec in self.records.items()]
         traced = {self.names[n.module] for n in self.dg.module2node.values()
                   if isinstance(n.module, nn.Module) and n.module in self.names}
-        return ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
-                            sorted(set(classifiers)), traced, op_records)
+        graph = ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
+                             sorted(set(classifiers)), traced, op_records)
+        graph.splits = self.splits_of(graph)
+        return graph
 
 
 def _reads_parameters_only(fn) -> bool:

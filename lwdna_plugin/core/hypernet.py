@@ -151,7 +151,7 @@ class HyperScorer:
                     optimizer.zero_grad(set_to_none=True)
                 try:
                     output = forward_fn(_WithWeights(model, self.weights()), inputs)
-                except RuntimeError as e:
+                except CALL_ERRORS as e:
                     if used:
                         raise ConfigError(f'the widened model fails on batch {used + 1} ({describe(inputs)}) after '
                                           f'running on the first ({describe(first)}): {e}') from e

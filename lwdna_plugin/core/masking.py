@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from torch.utils._pytree import tree_flatten, tree_map
 
+from .batches import CALL_ERRORS
 from .errors import ConfigError, UnsupportedModelError
 from .groups import CONV_TYPES, ChannelGraph
 from .tracing import ForwardFn, default_forward
@@ -54,7 +55,13 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     inputs = tree_map(lambda t: t.double() if torch.is_tensor(t) and t.is_floating_point() else t, example_inputs)
     outputs = []
     for model in (copy.deepcopy(pruned), zero_removed_channels(graph, keep_unit)):
-        outputs.append([t for t in tree_flatten(forward_fn(model.double().eval(), inputs))[0] if torch.is_tensor(t)])
+        try:
+            out = forward_fn(model.double().eval(), inputs)
+        except CALL_ERRORS as e:
+            raise UnsupportedModelError(
+                f'the pruned {type(pruned).__name__} does not run ({type(e).__name__}: {e}); its forward pass '
+                'reads channel counts that the plugin cannot update') from e
+        outputs.append([t for t in tree_flatten(out)[0] if torch.is_tensor(t)])
     ours, reference = outputs
     if len(ours) != len(reference) or any(a.shape != b.shape for a, b in zip(ours, reference)):
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '

@@ -11,40 +11,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .attributes import sync_width_attributes
+from .attributes import sync_split_attributes, sync_width_attributes
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
-from .groups import CONV_TYPES, ChannelGraph, Dim
-
-Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
-
-
-def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
-    """Split a dim into runs, each one whole group in unit order (or fixed slots)."""
-    units = graph.slot_unit[dim.offset:dim.offset + dim.size]
-    groups = graph.unit_group[units]
-    local = graph.unit_local[units]
-    segments: List[Segment] = []
-    start = 0
-    while start < len(units):
-        g = int(groups[start])
-        end = start
-        while end < len(units) and groups[end] == g:
-            end += 1
-        if g < 0:
-            segments.append((-1, 1, end - start))
-        else:
-            n_units = graph.groups[g].num_units
-            length = end - start
-            per_unit = length // n_units if length % n_units == 0 else 0
-            if per_unit == 0 or not np.array_equal(local[start:end], np.repeat(np.arange(n_units), per_unit)):
-                raise UnsupportedModelError(
-                    f'the channels of {dim.key!r} ({dim.kind}) are not laid out group by group; '
-                    'it cannot be widened')
-            segments.append((g, per_unit, n_units))
-        start = end
-    return segments
-
+from .groups import CONV_TYPES, ChannelGraph, Dim, dim_layout
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
                   weights_set_later: Collection[str] = (), init_like_baseline: bool = True) -> nn.Module:
@@ -80,6 +50,8 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
     if init_like_baseline:
         match_baseline_init(graph.model, model, initialised)
     sync_width_attributes(graph.model, model)
+    sync_split_attributes(graph, model, lambda g, c: c * int(new_units.get(g, graph.groups[g].num_units))
+                          // graph.groups[g].num_units)
     return model
 
 
@@ -125,7 +97,8 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
         unit_local[ids] = np.arange(count)
         groups.append(dataclasses.replace(g, units=ids))
     return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
-                        set(graph.traced), [])
+                        set(graph.traced), [],
+                        [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits])
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
@@ -147,6 +120,8 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
                 continue
             _slice_module(module, name, keep_out, keep_in)
     sync_width_attributes(graph.model, model)
+    kept = {g.index: int(keep_unit[g.units].sum()) for g in graph.groups}
+    sync_split_attributes(graph, model, lambda g, c: c * kept[g] // graph.groups[g].num_units)
     return model
 
 

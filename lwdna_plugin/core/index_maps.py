@@ -1,0 +1,120 @@
+"""Exact channel index maps for channel concatenation and splitting.
+
+torch-pruning 1.6.1 maps indices through ``torch.cat`` and ``split`` / ``chunk`` with offsets
+it infers from layer shapes and pairs them with a node's inputs / outputs in traversal order.
+Where the inference fails the offsets are ``None`` and the op is silently treated as
+element-wise; a split's pieces are matched to their consumers by the order the graph was
+walked, not by which piece each consumer reads. Both couple the wrong channels (CSPNet,
+Res2Net, MixNet, DLA roots). We replace those maps after the graph is built with ones read
+from the autograd graph itself: the sizes of the pieces (saved by autograd) and, for every
+consumer, which pieces it reads (the ``output_nr`` of its edge). A tensor that appears
+several times (``cat([x, x])``) or a consumer that reads several pieces couples every
+position it occupies.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch_pruning as tp
+from torch_pruning._helpers import _HybridIndex
+
+from .errors import UnsupportedModelError
+
+Ranges = Tuple[Tuple[int, int, int], ...]   # (offset in the source, offset in the target, size)
+
+
+class _Shift:
+    """Channel ``src + j`` of one tensor is channel ``dst + j`` of another, for each range
+    (every position a tensor holds in a concatenation, every piece of a split a consumer reads)."""
+
+    def __init__(self, ranges: Ranges):
+        self.ranges = ranges
+
+    def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
+        out = {}
+        for i in idxs:
+            for src, dst, size in self.ranges:
+                if src <= i.idx < src + size:
+                    out.setdefault((i.idx - src + dst, i.root_idx), None)
+        return [_HybridIndex(idx=j, root_idx=r) for j, r in out]
+
+
+def _couple(source, target, ranges: List[Tuple[int, int, int]]) -> None:
+    """Map indices both ways between ``source`` and ``target`` through ``ranges``."""
+    _set_maps(source, target, _Shift(tuple(ranges)))
+    _set_maps(target, source, _Shift(tuple((d, s, n) for s, d, n in ranges)))
+
+
+def _set_maps(source, target, mapping) -> None:
+    for dep in source.dependencies:
+        if dep.target is target:
+            dep.index_mapping = [mapping, None]
+
+
+def _channel_dim(dim: Optional[int], ndim: int) -> Optional[int]:
+    if dim is None or ndim == 0:
+        return None
+    return dim % ndim
+
+
+def split_sizes(fn: Any) -> Optional[List[int]]:
+    """Piece sizes of a SplitBackward0 / SplitWithSizesBackward0 along the channel dim (1),
+    None for a split along another dim."""
+    shape = list(getattr(fn, '_saved_self_sym_sizes', ()) or ())
+    dim = _channel_dim(getattr(fn, '_saved_dim', None), len(shape))
+    if dim != 1:
+        return None
+    total = int(shape[dim])
+    sizes = getattr(fn, '_saved_split_sizes', None)
+    if sizes is not None:
+        return [int(s) for s in sizes]
+    step = int(getattr(fn, '_saved_split_size', 0) or 0)
+    if step <= 0:
+        return None
+    return [min(step, total - o) for o in range(0, total, step)]
+
+
+def fix_concat_split_maps(dg: tp.DependencyGraph, cat_sizes: Dict[Any, List[int]]) -> None:
+    """Replace torch-pruning's index maps at every channel concat and split of ``dg``.
+
+    ``cat_sizes`` gives, for a CatBackward0 node, the channel count of each concatenated
+    tensor in order (from the traced forward pass). Concats / splits along other dims are
+    left to torch-pruning (and to the op checks, which refuse them).
+    """
+    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+    piece_offsets = {}
+    for node in dg.module2node.values():
+        fn = node.grad_fn
+        if fn is not None and fn.name() in ('SplitBackward0', 'SplitWithSizesBackward0'):
+            sizes = split_sizes(fn)
+            if sizes is not None:
+                node.enable_index_mapping = False
+                piece_offsets[fn] = [(sum(sizes[:k]), sizes[k]) for k in range(len(sizes))]
+    for split_fn, pieces in piece_offsets.items():
+        split = node_of[split_fn]
+        for consumer in set(split.outputs):
+            if consumer.grad_fn in cat_sizes:
+                continue   # mapped with the concatenation below
+            used = {nr for f, nr in getattr(consumer.grad_fn, 'next_functions', ()) if f is split_fn}
+            if not used or max(used) >= len(pieces):
+                raise UnsupportedModelError(
+                    f'cannot tell which pieces of a channel split {consumer.name or "an op"} reads')
+            _couple(split, consumer, [(pieces[k][0], 0, pieces[k][1]) for k in sorted(used)])
+    for fn, sizes in cat_sizes.items():
+        cat = node_of.get(fn)
+        if cat is None:
+            continue
+        cat.enable_index_mapping = False
+        if len(sizes) != len(fn.next_functions):
+            raise UnsupportedModelError('cannot read the pieces of a channel concatenation')
+        ranges: Dict[Any, List[Tuple[int, int, int]]] = {}
+        offset = 0
+        for (src_fn, nr), size in zip(fn.next_functions, sizes):
+            if src_fn is not None and type(src_fn).__name__ != 'AccumulateGrad':
+                if src_fn not in node_of:
+                    raise UnsupportedModelError('cannot follow an input of a channel concatenation')
+                start = piece_offsets[src_fn][nr][0] if src_fn in piece_offsets else 0
+                ranges.setdefault(node_of[src_fn], []).append((start, offset, size))
+            offset += size
+        for src, rs in ranges.items():
+            _couple(src, cat, rs)
