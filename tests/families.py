@@ -166,6 +166,9 @@ FAMILIES = {
     'timm-cspresnet50': (lambda: _timm('cspresnet50'), None, 'digits', F.cross_entropy),
     'timm-mixnet_s': (lambda: _timm('mixnet_s'), None, 'digits', F.cross_entropy),
     'timm-dla34': (lambda: _timm('dla34'), None, 'digits', F.cross_entropy),
+    'timm-dpn68': (lambda: _timm('dpn68'), None, 'digits', F.cross_entropy),              # channel slices
+    'timm-rexnet_100': (lambda: _timm('rexnet_100'), None, 'digits', F.cross_entropy),    # partial residual
+    'timm-res2net50_14w_8s': (lambda: _timm('res2net50_14w_8s'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),
     # the plugin's CIFAR backbones (small settings; Table 1 sizes are checked in test_configs.py)
     'plugin-regnety-cifar': (lambda: _mm(dict(type='RegNetCIFAR', stem_channels=16, arch=dict(

@@ -5,8 +5,9 @@ and the split sizes a forward pass reads (Res2Net's ``width``, CSPNet's ``expand
 MixNet's ``splits``) consistent with the pieces they cut."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
+import numpy as np
 import torch.nn as nn
 
 from .groups import CONV_TYPES, ChannelGraph
@@ -16,6 +17,9 @@ from .groups import CONV_TYPES, ChannelGraph
 IN_ATTRS = ('in_channels', 'in_features', 'in_chs', 'in_planes', 'inplanes')
 OUT_ATTRS = ('out_channels', 'out_features', 'out_chs', 'num_features')
 EITHER_ATTRS = ('channels', 'num_channels')
+# integer attributes that are never a channel count, whatever their value
+NOT_WIDTHS = frozenset({'stride', 'dilation', 'padding', 'kernel_size', 'scale', 'num_scales', 'depth',
+                        'num_classes', 'num_heads', 'groups', 'cardinality'})
 LAYER_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm)
 
 
@@ -64,25 +68,44 @@ def _agreed_width(old: int, sides: Tuple[int, ...], inside, old_layers: Dict, ne
 
 
 def sync_split_attributes(graph: ChannelGraph, model: nn.Module, channels_of: Callable[[int, int], int]) -> None:
-    """For every channel split of ``graph``, update the attribute of the module running it that
-    holds the old piece size (an equal split), the old total or the old list of sizes.
-    ``channels_of(group, channels)`` is the new channel count of that many channels of a group.
-    A split whose sizes the forward computes from its input needs nothing; a missed attribute
-    makes the resized model fail to run, which the caller reports."""
-    modules = dict(model.named_modules())
-    for split in graph.splits:
-        old = split.sizes(lambda g, c: c)
-        new = split.sizes(channels_of)
-        module = modules.get(split.module)
-        if old == new or module is None:
+    """For every channel split / slice of ``graph``, update the attributes of the module running
+    it that hold an old piece size (of an equal split), an old boundary (a slice's start or end,
+    a split's total) or the old list of sizes. ``channels_of(group, channels)`` is the new channel
+    count of that many channels of a group. A split whose sizes the forward computes from its
+    input needs nothing; a missed attribute makes the resized model fail to run or the probe
+    differ, which the caller reports."""
+    renamed: Dict[str, Dict[int, Set[int]]] = {}     # module -> old value -> new values
+    lists: Dict[str, Dict[Tuple[int, ...], List[int]]] = {}
+    # splits and slices first: a concat's boundaries only name values no split or slice has
+    for split in sorted(graph.splits, key=lambda s: s.concat):
+        old, new = split.sizes(lambda g, c: c), split.sizes(channels_of)
+        values = renamed.setdefault(split.module, {})
+        if split.concat:
+            values = {a: b for a, b in _boundaries(old, new).items() if a not in values} | values
+            renamed[split.module] = values
             continue
-        for attr, value in list(vars(module).items()):
-            if attr.startswith('_'):
+        for a, b in _boundaries(old, new).items():
+            values.setdefault(a, set()).update(b)
+        if split.equal:
+            values.setdefault(old[0], set()).add(new[0])
+        lists.setdefault(split.module, {})[tuple(old)] = new
+    modules = dict(model.named_modules())
+    for name, values in renamed.items():
+        module = modules.get(name)
+        if module is None:
+            continue
+        for attr, value in list(vars(module).items()):   # each attribute renamed once, from its old value
+            if attr.startswith('_') or attr in NOT_WIDTHS:
                 continue
-            if type(value) is int:
-                if split.equal and value == old[0] and len(set(new)) == 1:
-                    setattr(module, attr, new[0])
-                elif value == sum(old):
-                    setattr(module, attr, sum(new))
-            elif isinstance(value, (list, tuple)) and list(value) == old:
-                setattr(module, attr, type(value)(new))
+            if type(value) is int and value > 0 and len(values.get(value, ())) == 1:
+                setattr(module, attr, next(iter(values[value])))
+            elif isinstance(value, (list, tuple)) and tuple(value) in lists[name]:
+                setattr(module, attr, type(value)(lists[name][tuple(value)]))
+
+
+def _boundaries(old: List[int], new: List[int]) -> Dict[int, Set[int]]:
+    """Old cumulative piece boundary -> the new ones it becomes."""
+    out: Dict[int, Set[int]] = {}
+    for a, b in zip(np.cumsum(old)[1:].tolist(), np.cumsum(new)[1:].tolist()):
+        out.setdefault(a, set()).add(b)
+    return out

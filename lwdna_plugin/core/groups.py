@@ -27,7 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
 from .errors import UnsupportedModelError
-from .index_maps import fix_concat_split_maps, split_sizes
+from .index_maps import TracedDependencyGraph, fix_concat_split_maps, slice_range, split_sizes
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -83,12 +83,14 @@ class ChannelGroup:
 
 @dataclass(frozen=True)
 class ChannelSplit:
-    """A split of the channels into pieces inside ``module`` (``split`` / ``chunk``): what each
-    piece is made of, as (group index or -1 for fixed channels, channels) runs."""
+    """A split of the channels into pieces inside ``module`` (``split`` / ``chunk``, the
+    boundaries of a slice ``x[:, a:b]``, or the inputs of a ``torch.cat``): what each piece is
+    made of, as (group index or -1 for fixed channels, channels) runs."""
 
     module: str
     equal: bool                                           # one piece size (split(int), chunk)
-    pieces: Tuple[Tuple[Tuple[int, int], ...], ...]
+    pieces: Tuple[Tuple[Tuple[int, int], ...], ...]      # a slice x[:, a:b]: [0, a), [a, b), [b, C)
+    concat: bool = False                                  # the inputs of a torch.cat, not a split
 
     def sizes(self, channels_of: Callable[[int, int], int]) -> List[int]:
         """Piece sizes, given ``channels_of(group, channels now)`` -> channels after a resize."""
@@ -202,8 +204,8 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             return out
         try:
             with torch.enable_grad():
-                dg = tp.DependencyGraph().build_dependency(model, example_inputs, forward_fn=traced_forward,
-                                                           verbose=False)
+                dg = TracedDependencyGraph(lambda: _concat_sizes(trace)).build_dependency(
+                    model, example_inputs, forward_fn=traced_forward, verbose=False)
         except UnsupportedModelError:
             raise
         except Exception as e:
@@ -303,6 +305,7 @@ class _ChannelGraphBuilder:
     def __init__(self, model, dg, trace, outputs, ignored_layers):
         self.model = model
         self.dg = dg
+        self.trace = trace
         self.records: Dict[Any, OpRecord] = trace.records
         self.owners = trace.owners
         self.outputs = outputs
@@ -431,8 +434,18 @@ class _ChannelGraphBuilder:
             refuse('a permute/transpose involving the channel dimension')
         elif name == 'SliceBackward0':
             sizes = getattr(fn, '_saved_self_sym_sizes', ())
-            if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1:
-                refuse('a slice of the channel dimension')
+            if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1 and slice_range(fn) is None:
+                refuse('a strided slice of the channel dimension')
+        elif name == 'AsStridedBackward0':   # the view an in-place op on a view leaves behind
+            size = tuple(getattr(fn, '_saved_size', ()))
+            base = _written_shape(fn.next_functions[0][0]) if fn.next_functions else None
+            if fn._saved_storage_offset != 0 or base != size or \
+                    tuple(fn._saved_stride) != tuple(torch.empty(size, device='meta').stride()):
+                refuse('an in-place op on a strided view of part of a tensor')
+        elif name == 'torch::autograd::CopySlices':
+            written = [self.records[f].out_shape for f, _ in fn.next_functions[1:] if f in self.records]
+            if _written_shape(fn) is None or any(shape != _written_shape(fn) for shape in written):
+                refuse('an in-place op on a view of part of the channels (e.g. x[:, :c] += y)')
         elif name == 'IndexBackward0':
             refuse('an index (gather) of channels')
         else:
@@ -590,20 +603,45 @@ class _ChannelGraphBuilder:
         return a, b
 
     def splits_of(self, graph: 'ChannelGraph') -> List[ChannelSplit]:
-        """What the pieces of every channel split are made of, in ``graph``'s groups."""
+        """What the pieces of every channel split and slice are made of, in ``graph``'s groups."""
         out = []
         for node, sizes, equal in self.channel_split_nodes():
             dim = self.dims.get((self.key_of(node), 'out'))
+            if dim is not None:
+                out.append(self.pieces_of(graph, node.grad_fn, dim, dim.offset, sizes, equal))
+        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
+        for fn, sizes in _concat_sizes(self.trace).items():   # ``self.out_chs`` may be a concat's total
+            dim = self.dims.get((self.key_of(node_of[fn]), 'out')) if fn in node_of else None
+            if dim is not None and dim.size == sum(sizes):
+                out.append(self.pieces_of(graph, fn, dim, dim.offset, sizes, False, concat=True))
+        split_offsets = {n.grad_fn: np.cumsum([0] + sizes).tolist() for n, sizes, _ in self.channel_split_nodes()}
+        for fn in self.records:   # the trace's slices: an in-place op may leave one out of the graph
+            if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
+                continue
+            src_fn, nr = fn.next_functions[0]
+            src = node_of.get(src_fn)
+            dim = self.dims.get((self.key_of(src), 'out')) if src is not None else None
             if dim is None:
                 continue
-            owner = self.owners.get(node.grad_fn, ('', None))[0]
-            pieces, start = [], dim.offset
-            for size in sizes:
-                piece = Dim(dim.key, 'out', size, start)
-                pieces.append(tuple((g, per_unit * count) for g, per_unit, count in dim_layout(graph, piece)))
-                start += size
-            out.append(ChannelSplit(owner, equal, tuple(pieces)))
+            base = split_offsets[src_fn][nr] if src_fn in split_offsets else 0
+            total = int(fn._saved_self_sym_sizes[1])
+            start, end = slice_range(fn)
+            out.append(self.pieces_of(graph, fn, dim, dim.offset + base, [start, end - start, total - end], False))
         return out
+
+    def pieces_of(self, graph: 'ChannelGraph', fn, dim: Dim, offset: int, sizes: Sequence[int],
+                  equal: bool, concat: bool = False) -> ChannelSplit:
+        owner = self.owners.get(fn, ('', None))[0]
+        pieces = []
+        for size in sizes:
+            try:
+                layout = dim_layout(graph, Dim(dim.key, 'out', size, offset))
+            except UnsupportedModelError:
+                raise UnsupportedModelError(f"a channel split or slice in '{owner or 'the top-level forward'}' "
+                                            'cuts through a group of coupled channels; it cannot be resized') from None
+            pieces.append(tuple((g, per_unit * count) for g, per_unit, count in layout))
+            offset += size
+        return ChannelSplit(owner, equal, tuple(pieces), concat)
 
     def pixel_shuffle_edges(self):
         """PixelShuffle: input channels c·r²..c·r²+r²-1 and output channel c are one unit."""
@@ -688,6 +726,12 @@ class _ChannelGraphBuilder:
                              sorted(set(classifiers)), traced, op_records)
         graph.splits = self.splits_of(graph)
         return graph
+
+
+def _written_shape(fn) -> Optional[Tuple[int, ...]]:
+    """Shape of the tensor an in-place op on a view wrote into (a CopySlices node's base)."""
+    meta = getattr(fn, '_input_metadata', None) if fn is not None else None
+    return tuple(meta[0].shape) if meta else None
 
 
 def _reads_parameters_only(fn) -> bool:

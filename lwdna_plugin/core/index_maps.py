@@ -13,7 +13,7 @@ position it occupies.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch_pruning as tp
 from torch_pruning._helpers import _HybridIndex
@@ -72,6 +72,39 @@ def split_sizes(fn: Any) -> Optional[List[int]]:
     if step <= 0:
         return None
     return [min(step, total - o) for o in range(0, total, step)]
+
+
+class TracedDependencyGraph(tp.DependencyGraph):
+    """torch-pruning's graph, given the channel count of every concatenated tensor as soon as
+    the graph is traced, before its own index-map pass would try (and, on DPN, fail) to infer
+    them; our maps replace its concat / split maps afterwards (:func:`fix_concat_split_maps`)."""
+
+    def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]]):
+        super().__init__()
+        self._cat_sizes = cat_sizes
+
+    def _trace(self, *args, **kwargs):
+        module2node = super()._trace(*args, **kwargs)
+        sizes = self._cat_sizes()
+        for node in module2node.values():
+            if node.grad_fn in sizes:
+                node.module.concat_sizes = list(sizes[node.grad_fn])
+                node.enable_index_mapping = False
+        return module2node
+
+
+def slice_range(fn: Any) -> Optional[Tuple[int, int]]:
+    """(start, end) of a SliceBackward0 along the channel dim with step 1, clamped to the input;
+    None for a slice of another dim."""
+    shape = list(getattr(fn, '_saved_self_sym_sizes', ()) or ())
+    if _channel_dim(getattr(fn, '_saved_dim', None), len(shape)) != 1 or getattr(fn, '_saved_step', 1) != 1:
+        return None
+    total = int(shape[1])
+    start, end = int(getattr(fn, '_saved_start', 0) or 0), getattr(fn, '_saved_end', total)
+    end = total if end is None else min(int(end), total)
+    start = start + total if start < 0 else start
+    end = end + total if end < 0 else end
+    return max(0, min(start, total)), max(0, end)
 
 
 def fix_concat_split_maps(dg: tp.DependencyGraph, cat_sizes: Dict[Any, List[int]]) -> None:
