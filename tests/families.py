@@ -127,6 +127,40 @@ def _channel_pieces_net():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 
 
+def _channel_norms_net():
+    """Channel norms and a channels-last region: a ConvNeXt-style block (depthwise conv, NHWC
+    permute, LayerNorm, Linear, GELU, Linear, a layer scale of shape (C,), permute back), a
+    GroupNorm of 4 groups, a GroupNorm of one group and a timm-style ``Scale`` that views its
+    parameter to ``self.shape``."""
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+            self.norm, self.fc1, self.fc2 = nn.LayerNorm(c), nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+            self.gamma = nn.Parameter(torch.full((c,), 0.5))
+
+        def forward(self, x):
+            y = self.fc2(nn.functional.gelu(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
+            return x + (y * self.gamma).permute(0, 3, 1, 2)
+
+    class Scale(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.shape = (c, 1, 1)
+            self.scale = nn.Parameter(torch.linspace(0.5, 1.5, c))
+
+        def forward(self, x):
+            return x * self.scale.view(self.shape)
+
+    c = 32
+    return nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.GroupNorm(4, c), nn.ReLU(), Block(c), Block(c),
+                         nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(1, c), Scale(c), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
 def MM_FORWARD(model, inputs):
     """mmpretrain classifiers return logits in 'tensor' mode."""
     return model(inputs, mode='tensor')
@@ -167,6 +201,9 @@ FAMILIES = {
     'timm-mixnet_s': (lambda: _timm('mixnet_s'), None, 'digits', F.cross_entropy),
     'timm-dla34': (lambda: _timm('dla34'), None, 'digits', F.cross_entropy),
     'timm-dpn68': (lambda: _timm('dpn68'), None, 'digits', F.cross_entropy),              # channel slices
+    'channel-norms-and-channels-last': (_channel_norms_net, None, 'digits', F.cross_entropy),
+    'timm-convnext_atto': (lambda: _timm('convnext_atto'), None, 'digits', F.cross_entropy),   # LayerNorm2d
+    'timm-poolformer_s12': (lambda: _timm('poolformer_s12'), None, 'digits', F.cross_entropy),  # GroupNorm(1)
     'timm-rexnet_100': (lambda: _timm('rexnet_100'), None, 'digits', F.cross_entropy),    # partial residual
     'timm-res2net50_14w_8s': (lambda: _timm('res2net50_14w_8s'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),

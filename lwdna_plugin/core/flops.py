@@ -155,6 +155,13 @@ class CostModel:
             own = list(module.parameters(recurse=False))
             if not own:
                 continue
+            per_channel = {pname: self.graph.dims.get((f'{name}.{pname}' if name else pname, 'out'))
+                           for pname, _ in module.named_parameters(recurse=False)}
+            if any(per_channel.values()):   # a wrapper holding a per-channel parameter (a layer scale)
+                for pname, p in module.named_parameters(recurse=False):
+                    dim = per_channel[pname]
+                    terms.append(_Term(float(p.numel()), (self._dim(dim),) if dim is not None else ()))
+                continue
             shared_slope = isinstance(module, nn.PReLU) and module.num_parameters == 1
             if out_dim is None or out_dim.module is None or shared_slope:
                 terms.append(_Term(float(sum(p.numel() for p in own)), ()))

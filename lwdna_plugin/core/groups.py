@@ -16,7 +16,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,12 @@ from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
 SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', 'unbind', 'getitem')
-RESIZABLE_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)
+# the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
+_LINEAR_ON_ND = ('AddmmBackward0', 'MmBackward0', 'ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0',
+                 'AddBackward0', 'TBackward0', 'MatmulBackward0')
+# norms whose statistics run over the channels: resizable, but pruning changes what they compute
+CHANNEL_NORM_TYPES = (nn.LayerNorm, nn.GroupNorm)
+RESIZABLE_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU) + CHANNEL_NORM_TYPES
 
 # grad_fn names of ops that keep every channel where it is (checked further below).
 _CHANNEL_PRESERVING = re.compile(
@@ -54,7 +59,7 @@ class Dim:
     kind: str
     size: int
     offset: int
-    module: Optional[nn.Module] = None
+    module: Optional[Union[nn.Module, nn.Parameter]] = None   # the layer, or a per-channel parameter
 
 
 @dataclass
@@ -311,6 +316,7 @@ class _ChannelGraphBuilder:
         self.outputs = outputs
         self.ignored = tuple(ignored_layers)
         self.names = {m: n for n, m in model.named_modules()}
+        self.param_names = {p: n for n, p in model.named_parameters()}
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
@@ -324,6 +330,8 @@ class _ChannelGraphBuilder:
         if node not in self.node_key:
             if isinstance(node.module, nn.Module) and node.module in self.names:
                 self.node_key[node] = self.names[node.module]
+            elif isinstance(node.module, nn.Parameter) and node.module in self.param_names:
+                self.node_key[node] = self.param_names[node.module]
             else:
                 self.node_key[node] = f'<op{len(self.node_key)}:{node.grad_fn.name() if node.grad_fn else "?"}>'
         return self.node_key[node]
@@ -363,9 +371,12 @@ class _ChannelGraphBuilder:
             if isinstance(node.module, nn.Module) and node.module in self.names:
                 continue
             if isinstance(node.module, (nn.Parameter, torch.Tensor)):
-                raise UnsupportedModelError(
-                    f'a bare nn.Parameter is used in {self.where(node)}; only standard layers '
-                    '(Conv, Linear, BatchNorm, PReLU) can be widened and pruned')
+                if node.module not in self.param_names or channel_axis(node.module) is None:
+                    raise UnsupportedModelError(
+                        f'a bare nn.Parameter is used in {self.where(node)}; only standard layers (Conv, '
+                        'Linear, BatchNorm, LayerNorm, GroupNorm, PReLU) and per-channel parameters such as a '
+                        'layer scale can be widened and pruned')
+                continue
             if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
                 continue
             self.check_op(node)
@@ -387,6 +398,8 @@ class _ChannelGraphBuilder:
                 return None
             return d % ndim if d < 0 else d
 
+        if isinstance(self.owners.get(fn, ('', None))[1], nn.Linear) and name in _LINEAR_ON_ND:
+            return   # nn.Linear on an (N, ..., C) input: flattened to 2-D around a matmul over C
         if name == 'PixelShuffleBackward0':
             self.map_pixel_shuffle(node, rec)
         elif _CHANNEL_PRESERVING.match(name):
@@ -395,6 +408,12 @@ class _ChannelGraphBuilder:
         elif name in ('NativeBatchNormBackward0', 'CudnnBatchNormBackward0'):
             if rec is None or not isinstance(rec.module_obj, nn.modules.batchnorm._BatchNorm):
                 refuse('a functional batch norm outside a BatchNorm layer')
+        elif name in ('NativeLayerNormBackward0', 'NativeGroupNormBackward0'):
+            owner = self.owners.get(fn, ('', None))[1]
+            if not isinstance(owner, CHANNEL_NORM_TYPES) or norm_channels(owner) is None:
+                refuse('a layer / group norm that is not a LayerNorm over the channels or a GroupNorm layer')
+        elif name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) in ((0, 2, 3, 1), (0, 3, 1, 2)):
+            pass   # NCHW <-> NHWC: a channels-last region (LayerNorm / Linear over the last dim)
         elif name in ('MeanBackward1', 'SumBackward1', 'AmaxBackward0'):
             sizes = getattr(fn, '_saved_self_sym_sizes', None)
             dims = getattr(fn, '_saved_dim', None) or ()
@@ -436,6 +455,9 @@ class _ChannelGraphBuilder:
             sizes = getattr(fn, '_saved_self_sym_sizes', ())
             if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1 and slice_range(fn) is None:
                 refuse('a strided slice of the channel dimension')
+        elif name == 'AsStridedBackward1' and rec is not None and 'pool' in rec.func and rec.in_shapes \
+                and tuple(rec.out_shape[:2]) == tuple(rec.in_shapes[0][:2]):
+            pass   # a pooling of a channels-last tensor restoring its memory layout
         elif name == 'AsStridedBackward0':   # the view an in-place op on a view leaves behind
             size = tuple(getattr(fn, '_saved_size', ()))
             base = _written_shape(fn.next_functions[0][0]) if fn.next_functions else None
@@ -476,6 +498,12 @@ class _ChannelGraphBuilder:
                 self.add_dim(name, 'in', m.in_channels if isinstance(m, CONV_TYPES) else m.in_features, m)
             elif isinstance(m, nn.modules.batchnorm._BatchNorm):
                 self.add_dim(name, 'out', m.num_features, m)
+            elif isinstance(m, CHANNEL_NORM_TYPES) and norm_channels(m) is not None:
+                self.add_dim(name, 'out', norm_channels(m), m)
+        for node in self.dg.module2node.values():   # per-channel parameters (a layer scale)
+            if isinstance(node.module, nn.Parameter) and node.module in self.param_names:
+                self.add_dim(self.param_names[node.module], 'out', node.module.shape[channel_axis(node.module)],
+                             node.module)
 
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
@@ -657,7 +685,8 @@ class _ChannelGraphBuilder:
         return pa, pb
 
     def group_conv_edges(self, modules):
-        """Group convs: a conv group's input and output channels form one unit."""
+        """Group convs: a conv group's input and output channels form one unit. GroupNorm: the
+        channels of one norm group form one unit (pruning keeps whole norm groups)."""
         ga, gb = [], []
         for name, m in modules.items():
             if isinstance(m, CONV_TYPES) and m.groups > 1:
@@ -666,6 +695,10 @@ class _ChannelGraphBuilder:
                 heads = o.offset + np.arange(m.groups) * cout
                 ga += [np.repeat(heads, cout), np.repeat(heads, cin)]
                 gb += [o.offset + np.arange(m.out_channels), i.offset + np.arange(m.in_channels)]
+            elif isinstance(m, nn.GroupNorm) and 1 < m.num_groups < m.num_channels:
+                o, per = self.dims[(name, 'out')], m.num_channels // m.num_groups
+                ga.append(np.repeat(o.offset + np.arange(m.num_groups) * per, per))
+                gb.append(o.offset + np.arange(m.num_channels))
         return ga, gb
 
     def assemble(self, modules, slot_unit, unit_covered, unit_comp, reasons) -> ChannelGraph:
@@ -726,6 +759,23 @@ class _ChannelGraphBuilder:
                              sorted(set(classifiers)), traced, op_records)
         graph.splits = self.splits_of(graph)
         return graph
+
+
+def channel_axis(param: torch.Tensor) -> Optional[int]:
+    """The one axis of a per-channel parameter (shape (C,), (C, 1, 1), (1, C, 1, 1)); None if it
+    has more than one non-unit axis."""
+    axes = [i for i, n in enumerate(param.shape) if n != 1]
+    return axes[0] if len(axes) == 1 else None
+
+
+def norm_channels(module: nn.Module) -> Optional[int]:
+    """Channels a LayerNorm over one (channel) dimension or a GroupNorm normalises; None for a
+    LayerNorm over several dimensions."""
+    if isinstance(module, nn.GroupNorm):
+        return module.num_channels
+    if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
+        return module.normalized_shape[0]
+    return None
 
 
 def _written_shape(fn) -> Optional[Tuple[int, ...]]:

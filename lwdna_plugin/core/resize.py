@@ -14,7 +14,7 @@ import torch.nn as nn
 from .attributes import sync_split_attributes, sync_width_attributes
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
-from .groups import CONV_TYPES, ChannelGraph, Dim, dim_layout
+from .groups import CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis, dim_layout
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
                   weights_set_later: Collection[str] = (), init_like_baseline: bool = True) -> nn.Module:
@@ -47,6 +47,9 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
         if name not in weights_set_later:
             initialised.append(name)
+    for key, dim in _param_dims(graph):
+        if sizes[(key, 'out')] != dim.size:
+            _set_param(model, key, _widen_values(dim.module, sizes[(key, 'out')]))
     if init_like_baseline:
         match_baseline_init(graph.model, model, initialised)
     sync_width_attributes(graph.model, model)
@@ -64,7 +67,7 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
     counts = [int(new_units.get(g.index, g.num_units)) for g in graph.groups]
     first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     fixed_ids: Dict[int, int] = {}      # unit owned by no group (e.g. the image channels) -> new id
-    modules = dict(model.named_modules())
+    modules, params = dict(model.named_modules()), dict(model.named_parameters())
     dims: Dict[Tuple[str, str], Dim] = {}
     parts: List[np.ndarray] = []
     offset = 0
@@ -82,7 +85,7 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
                 pieces.append(first[g] + np.repeat(np.arange(counts[g]), per_unit))
                 pos += per_unit * graph.groups[g].num_units
         units = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        dims[(key, kind)] = Dim(key, kind, len(units), offset, modules[key])
+        dims[(key, kind)] = Dim(key, kind, len(units), offset, modules[key] if key in modules else params[key])
         parts.append(units)
         offset += len(units)
     slot_unit = np.concatenate(parts)
@@ -119,6 +122,11 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
             if len(keep_out) == out_dim.size and (keep_in is None or len(keep_in) == in_dim.size):
                 continue
             _slice_module(module, name, keep_out, keep_in)
+        for key, dim in _param_dims(graph):
+            keep = _kept_positions(graph, dim, keep_unit)
+            if len(keep) != dim.size:
+                old = dict(model.named_parameters())[key]
+                _set_param(model, key, old.detach().index_select(channel_axis(old), keep.to(old.device)))
     sync_width_attributes(graph.model, model)
     kept = {g.index: int(keep_unit[g.units].sum()) for g in graph.groups}
     sync_split_attributes(graph, model, lambda g, c: c * kept[g] // graph.groups[g].num_units)
@@ -148,10 +156,54 @@ def _conv_groups(module: nn.Module, name: str, out_size: int, in_size: int) -> i
     return groups
 
 
+def _param_dims(graph: ChannelGraph) -> List[Tuple[str, Dim]]:
+    """The dims of per-channel parameters (a layer scale), by parameter name."""
+    return [(key, dim) for (key, kind), dim in graph.dims.items() if isinstance(dim.module, nn.Parameter)]
+
+
+def _widen_values(old: torch.Tensor, size: int) -> torch.Tensor:
+    """``old`` with ``size`` entries along its channel axis: the first ones kept, the new ones
+    drawn from its own values (a constant init such as a layer scale stays constant)."""
+    axis = channel_axis(old)
+    flat = old.detach().flatten()
+    extra = flat[torch.randint(len(flat), (size - len(flat),))] if size > len(flat) else flat[:0]
+    values = torch.cat([flat, extra])[:size]
+    shape = list(old.shape)
+    shape[axis] = size
+    return values.reshape(shape)
+
+
+def _set_param(model: nn.Module, key: str, value: torch.Tensor) -> None:
+    owner_name, _, attr = key.rpartition('.')
+    owner = model.get_submodule(owner_name)
+    old = getattr(owner, attr)
+    setattr(owner, attr, nn.Parameter(value.contiguous().to(old.dtype), requires_grad=old.requires_grad))
+    size, new_size = old.shape[channel_axis(old)], value.shape[channel_axis(old)]
+    for name, held in list(vars(owner).items()):   # the shape its forward views it to (timm's Scale)
+        if isinstance(held, (tuple, list)) and not name.startswith('_') and held and \
+                all(type(v) is int for v in held) and sorted(held)[-1] == size and held.count(size) == 1 and \
+                all(v in (1, size) for v in held):
+            setattr(owner, name, type(held)(new_size if v == size else v for v in held))
+
+
+def _set_norm_channels(module: nn.Module, name: str, size: int) -> None:
+    """A LayerNorm / GroupNorm over ``size`` channels (a GroupNorm keeps its channels per group)."""
+    if isinstance(module, nn.LayerNorm):
+        module.normalized_shape = (size,)
+        return
+    if module.num_groups == 1:
+        module.num_channels = size
+        return
+    per_group = module.num_channels // module.num_groups
+    if size % per_group:
+        raise UnsupportedModelError(f'GroupNorm {name!r} cannot take {size} channels in groups of {per_group}')
+    module.num_groups = size // per_group
+    module.num_channels = size
+
+
 def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int],
                   init_weight: bool = True) -> None:
-    if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(
-            module, CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm, nn.PReLU)):
+    if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(module, RESIZABLE_TYPES):
         raise UnsupportedModelError(f'cannot resize {type(module).__name__} {name!r}')
     if isinstance(module, CONV_TYPES):
         module.groups = _conv_groups(module, name, out_size, in_size)
@@ -169,6 +221,10 @@ def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional
         if module.running_mean is not None:
             module.running_mean = torch.zeros(out_size, device=module.running_mean.device)
             module.running_var = torch.ones(out_size, device=module.running_var.device)
+    elif isinstance(module, CHANNEL_NORM_TYPES):
+        _set_norm_channels(module, name, out_size)
+        module.weight = _new_param(module.weight, (out_size,))
+        module.bias = _new_param(module.bias, (out_size,))
     elif module.num_parameters > 1:   # a per-channel PReLU; a shared one keeps its single slope
         module.num_parameters = out_size
         module.weight = _new_param(module.weight, (out_size,))
@@ -206,6 +262,10 @@ def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in:
         if module.running_mean is not None:
             module.running_mean = take(module.running_mean, keep_out)
             module.running_var = take(module.running_var, keep_out)
+    elif isinstance(module, CHANNEL_NORM_TYPES):
+        _set_norm_channels(module, name, len(keep_out))
+        module.weight = as_param(module.weight, take(module.weight, keep_out))
+        module.bias = as_param(module.bias, take(module.bias, keep_out))
     elif isinstance(module, nn.PReLU):
         if module.num_parameters > 1:   # a shared PReLU keeps its single slope
             module.num_parameters = len(keep_out)
