@@ -35,13 +35,15 @@ class ChannelShuffle(nn.Module):
         return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
-class ChannelsLastNorm(nn.Module):
-    def __init__(self, c):
+class ChannelsToRowsNorm(nn.Module):
+    """A LayerNorm after swapping channels and rows (only NCHW <-> NHWC is supported)."""
+
+    def __init__(self, w):
         super().__init__()
-        self.norm = nn.LayerNorm(c)
+        self.norm = nn.LayerNorm(w)
 
     def forward(self, x):
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.norm(x.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)
 
 
 class _Square(torch.autograd.Function):
@@ -78,7 +80,7 @@ class Net(nn.Module):
 @pytest.mark.parametrize('middle,down,module,what', [
     (ZeroPadShortcut(16), True, 'shortcut', 'padding of the channel dimension'),
     (ChannelShuffle(4), False, 'shortcut', 'channel shuffle'),
-    (ChannelsLastNorm(16), False, 'shortcut', 'permute'),
+    (ChannelsToRowsNorm(32), False, 'shortcut', 'permute'),
     (CustomOp(), False, 'shortcut', 'not modelled'),
 ])
 def test_channel_moving_ops_are_refused_naming_the_module(middle, down, module, what, digit_batches):
