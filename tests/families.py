@@ -16,6 +16,8 @@ def _mm(backbone, in_channels, num_classes=10):
 
 def _timm(name):
     import timm
+
+    import lwdna_plugin.timm  # noqa: F401  (registers timm's ECA / CECA channel gates)
     return timm.create_model(name, num_classes=10)
 
 
@@ -204,6 +206,7 @@ FAMILIES = {
     'channel-norms-and-channels-last': (_channel_norms_net, None, 'digits', F.cross_entropy),
     'timm-convnext_atto': (lambda: _timm('convnext_atto'), None, 'digits', F.cross_entropy),   # LayerNorm2d
     'timm-poolformer_s12': (lambda: _timm('poolformer_s12'), None, 'digits', F.cross_entropy),  # GroupNorm(1)
+    'timm-ecaresnet26t': (lambda: _timm('ecaresnet26t'), None, 'digits', F.cross_entropy),     # channel gate
     'timm-rexnet_100': (lambda: _timm('rexnet_100'), None, 'digits', F.cross_entropy),    # partial residual
     'timm-res2net50_14w_8s': (lambda: _timm('res2net50_14w_8s'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),

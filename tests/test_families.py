@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lwdna_plugin import LWDNAConfig, apply_channel_config, count_flops_params, shrink
-from lwdna_plugin.core.masking import relative_error, without_norm_statistics, zero_removed_channels
+from lwdna_plugin.core.groups import CHANNEL_GATES
+from lwdna_plugin.core.masking import relative_error, without_channel_mixing, zero_removed_channels
 from lwdna_plugin.core.tracing import default_forward
 from tests.families import FAMILIES
 
@@ -39,8 +40,8 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     # count by design: compared with those norms affine-only, and the real one must be finite)
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     pruned = result.model.eval()
-    norms = any(isinstance(m, (torch.nn.LayerNorm, torch.nn.GroupNorm)) for m in pruned.modules())
-    plain = without_norm_statistics if norms else (lambda m: m)
+    norms = any(isinstance(m, (torch.nn.LayerNorm, torch.nn.GroupNorm) + tuple(CHANNEL_GATES)) for m in pruned.modules())
+    plain = without_channel_mixing if norms else (lambda m: m)
     with torch.no_grad():
         out = call(plain(copy.deepcopy(pruned).double()), x.double())
         ref = call(plain(copy.deepcopy(reference).double()), x.double())

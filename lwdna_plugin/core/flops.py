@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .groups import CONV_TYPES, ChannelGraph, Dim
+from .groups import CHANNEL_GATES, CONV_TYPES, ChannelGraph, Dim
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 _ACTIVATIONS = ('relu', 'relu_', 'relu6', 'hardtanh', 'hardtanh_', 'clamp', 'clamp_', 'clip', 'clip_',
@@ -129,13 +129,17 @@ class CostModel:
     def _flops_terms(self) -> List[_Term]:
         terms = []
         dims = self.graph.dims
+        gates = [n for n, m in self.graph.modules.items() if isinstance(m, tuple(CHANNEL_GATES))]
         for rec, key in self.graph.op_records:
             value = op_flops(rec)
             if value == 0:
                 continue
             module = rec.module_obj
             scale: Tuple[Optional[Dim], ...] = ()
-            if rec.func.startswith('conv') and isinstance(module, CONV_TYPES):
+            gate = next((g for g in gates if rec.module == g or rec.module.startswith(g + '.')), None)
+            if gate is not None:   # a channel gate's ops run along its channels (ECA's conv over C)
+                scale = (dims.get((gate, 'out')),)
+            elif rec.func.startswith('conv') and isinstance(module, CONV_TYPES):
                 out_dim, in_dim = dims.get((rec.module, 'out')), dims.get((rec.module, 'in'))
                 scale = (out_dim,) if module.groups > 1 else (out_dim, in_dim)
             elif rec.func == 'linear' and isinstance(module, nn.Linear):

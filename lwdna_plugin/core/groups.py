@@ -33,6 +33,20 @@ from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 Segment = Tuple[int, int, int]   # (group index or -1 for fixed slots, channels per unit, units or slots)
 SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', 'unbind', 'getitem')
+# modules computing ``x * gate(x)`` whose parameters do not depend on the channel count (ECA's
+# 1-D conv over the channel axis): one channel-preserving op to the grouping, left as they are by
+# resizing; they mix neighbouring channels, so the probe compares the rest with them removed
+CHANNEL_GATES: List[type] = []
+
+
+def register_channel_gate(module_type: type) -> None:
+    """Treat ``module_type`` as a channel gate (the timm adapter registers ECA / CECA)."""
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f'a channel gate must be an nn.Module subclass, got {module_type!r}')
+    if module_type not in CHANNEL_GATES:
+        CHANNEL_GATES.append(module_type)
+
+
 # the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
 _LINEAR_ON_ND = ('AddmmBackward0', 'MmBackward0', 'ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0',
                  'AddBackward0', 'TBackward0', 'MatmulBackward0')
@@ -210,7 +224,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
         try:
             with torch.enable_grad():
                 dg = TracedDependencyGraph(lambda: _concat_sizes(trace)).build_dependency(
-                    model, example_inputs, forward_fn=traced_forward, verbose=False)
+                    model, example_inputs, forward_fn=traced_forward, verbose=False, gates=CHANNEL_GATES)
         except UnsupportedModelError:
             raise
         except Exception as e:
@@ -317,6 +331,7 @@ class _ChannelGraphBuilder:
         self.ignored = tuple(ignored_layers)
         self.names = {m: n for n, m in model.named_modules()}
         self.param_names = {p: n for n, p in model.named_parameters()}
+        self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
@@ -381,9 +396,16 @@ class _ChannelGraphBuilder:
                 continue
             self.check_op(node)
 
+    def inside_gate(self, fn) -> bool:
+        """True for an op a registered channel gate's forward runs."""
+        owner = self.owners.get(fn, ('', None))[0]
+        return any(owner == g or owner.startswith(g + '.') for g in self.gate_names)
+
     def check_op(self, node) -> None:
         fn = node.grad_fn
         name = fn.name() if fn is not None else 'unknown'
+        if self.inside_gate(fn):
+            return
         rec = self.records.get(fn)
         nd = len(rec.in_shapes[0]) if rec is not None and rec.in_shapes else None
 
@@ -518,7 +540,9 @@ class _ChannelGraphBuilder:
                 mod = node.module
                 if isinstance(mod, nn.Module) and mod in self.names:
                     name = self.names[mod]
-                    if not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
+                    if isinstance(mod, tuple(CHANNEL_GATES)):
+                        pass
+                    elif not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
                         unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
                     if any(name == i or name.startswith(i + '.') for i in self.ignored):
                         ignored.setdefault(gid, f'ignored layer {name!r}')
@@ -583,7 +607,8 @@ class _ChannelGraphBuilder:
             size = max(extent, sum(split_sizes(node.grad_fn)))   # a split's channels: its whole input
         else:
             size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
-        module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
+        module = node.module if isinstance(node.module, nn.Module) and node.module in self.names \
+            and not isinstance(node.module, tuple(CHANNEL_GATES)) else None
         return self.add_dim(key, kind, size, module)
 
     def all_groups(self):

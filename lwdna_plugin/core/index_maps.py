@@ -74,6 +74,22 @@ def split_sizes(fn: Any) -> Optional[List[int]]:
     return [min(step, total - o) for o in range(0, total, step)]
 
 
+class _ChannelPreserving(tp.pruner.function.BasePruningFunc):
+    """torch-pruning's view of a registered channel gate: one node whose output channel j is its
+    input channel j (same function for both sides), nothing inside to prune."""
+
+    def prune_out_channels(self, layer, idxs):
+        return layer
+
+    prune_in_channels = prune_out_channels
+
+    def get_out_channels(self, layer):
+        return None
+
+    def get_in_channels(self, layer):
+        return None
+
+
 class TracedDependencyGraph(tp.DependencyGraph):
     """torch-pruning's graph, given the channel count of every concatenated tensor as soon as
     the graph is traced, before its own index-map pass would try (and, on DPN, fail) to infer
@@ -82,6 +98,13 @@ class TracedDependencyGraph(tp.DependencyGraph):
     def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]]):
         super().__init__()
         self._cat_sizes = cat_sizes
+
+    def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
+        """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
+        nodes (their insides are not followed)."""
+        present = {type(m) for m in model.modules() if isinstance(m, tuple(gates))}
+        return super().build_dependency(model, *args, customized_pruners={t: _ChannelPreserving() for t in present},
+                                        **kwargs)
 
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)

@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
 from .errors import ConfigError, UnsupportedModelError
-from .groups import CHANNEL_NORM_TYPES, CONV_TYPES, ChannelGraph, norm_channels
+from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, ChannelGraph, norm_channels
 from .tracing import ForwardFn, default_forward
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more
@@ -56,10 +56,13 @@ class _AffineOnly(nn.Module):
         return x + bias.reshape(shape) if bias is not None else x
 
 
-def without_norm_statistics(model: nn.Module) -> nn.Module:
-    """``model`` (changed in place) with every LayerNorm / GroupNorm over the channels affine-only."""
+def without_channel_mixing(model: nn.Module) -> nn.Module:
+    """``model`` (changed in place) with every LayerNorm / GroupNorm over the channels affine-only
+    and every registered channel gate (ECA) an identity: what stays is channel-separable."""
     for name, module in list(model.named_modules()):
-        if name and isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None:
+        if name and isinstance(module, tuple(CHANNEL_GATES)):
+            model.set_submodule(name, nn.Identity())
+        elif name and isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None:
             model.set_submodule(name, _AffineOnly(module))
     return model
 
@@ -90,11 +93,12 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     inputs = tree_map(lambda t: t.double() if torch.is_tensor(t) and t.is_floating_point() else t, example_inputs)
     outputs = []
     models = [copy.deepcopy(pruned), zero_removed_channels(graph, keep_unit)]
-    if any(isinstance(m, CHANNEL_NORM_TYPES) for m in pruned.modules()):
-        # statistics over the channels change with the channel count by design: the real pruned
-        # network must run finite; the rest is compared exactly with those norms affine-only
+    if any(isinstance(m, CHANNEL_NORM_TYPES + tuple(CHANNEL_GATES)) for m in pruned.modules()):
+        # statistics over the channels and channel-axis convs change with the channel count by
+        # design: the real pruned network must run finite; the rest is compared exactly with
+        # those norms affine-only and those gates left out
         _run_finite(forward_fn, copy.deepcopy(pruned).double().eval(), inputs, pruned)
-        models = [without_norm_statistics(m) for m in models]
+        models = [without_channel_mixing(m) for m in models]
     for model in models:
         try:
             out = forward_fn(model.double().eval(), inputs)
