@@ -207,6 +207,7 @@ FAMILIES = {
     'timm-convnext_atto': (lambda: _timm('convnext_atto'), None, 'digits', F.cross_entropy),   # LayerNorm2d
     'timm-poolformer_s12': (lambda: _timm('poolformer_s12'), None, 'digits', F.cross_entropy),  # GroupNorm(1)
     'timm-ecaresnet26t': (lambda: _timm('ecaresnet26t'), None, 'digits', F.cross_entropy),     # channel gate
+    'timm-ghostnet_100': (lambda: _timm('ghostnet_100'), None, 'digits', F.cross_entropy),     # x[:, :c] += y
     'timm-rexnet_100': (lambda: _timm('rexnet_100'), None, 'digits', F.cross_entropy),    # partial residual
     'timm-res2net50_14w_8s': (lambda: _timm('res2net50_14w_8s'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),

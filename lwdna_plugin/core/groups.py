@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch_pruning as tp
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from torch_pruning._helpers import _HybridIndex
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
 from .errors import UnsupportedModelError
@@ -559,6 +560,8 @@ class _ChannelGraphBuilder:
         covered = np.zeros(self.n_slots, dtype=bool)
         for arr in a + b:
             covered[arr] = True
+        da, db = self.dependency_edges()
+        a, b = a + da, b + db
         ga, gb = self.group_conv_edges(modules)
         pa, pb = self.pixel_shuffle_edges()
         sa, sb = self.equal_split_edges()
@@ -610,6 +613,29 @@ class _ChannelGraphBuilder:
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names \
             and not isinstance(node.module, tuple(CHANNEL_GATES)) else None
         return self.add_dim(key, kind, size, module)
+
+    def dependency_edges(self):
+        """Every coupling rule of torch-pruning's graph applied once, between nodes that have
+        dims: its group traversal visits a node once, so a node reached along two routes (a
+        tensor both concatenated and convolved depthwise, GhostNet) keeps only one route's
+        coupling in the groups."""
+        a, b = [], []
+        for node in self.dg.module2node.values():
+            for dep in node.dependencies:
+                src = self.dims.get((self.key_of(dep.source), 'out' if self.dg.is_out_channel_pruning_fn(dep.trigger)
+                                     else 'in'))
+                dst = self.dims.get((self.key_of(dep.target), 'out' if self.dg.is_out_channel_pruning_fn(dep.handler)
+                                     else 'in'))
+                if src is None or dst is None:
+                    continue
+                idxs = [_HybridIndex(idx=i, root_idx=i) for i in range(src.size)]
+                for mapping in dep.index_mapping:
+                    if mapping is not None:
+                        idxs = mapping(idxs)
+                pairs = np.asarray([(h.root_idx, h.idx) for h in idxs if 0 <= h.idx < dst.size], dtype=np.int64)
+                if len(pairs):
+                    a.append(src.offset + pairs[:, 0]); b.append(dst.offset + pairs[:, 1])
+        return a, b
 
     def all_groups(self):
         """torch-pruning's groups rooted at every conv / linear whose output channels no earlier
