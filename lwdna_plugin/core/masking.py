@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
@@ -56,6 +56,13 @@ class _AffineOnly(nn.Module):
         return x + bias.reshape(shape) if bias is not None else x
 
 
+def channel_mixing_types(model: nn.Module) -> List[str]:
+    """Type names of the modules whose output depends on the channel count by design (LayerNorm /
+    GroupNorm over the channels, registered channel gates): the probe compares the rest."""
+    return sorted({type(m).__name__ for m in model.modules()
+                   if isinstance(m, tuple(CHANNEL_GATES)) or (isinstance(m, CHANNEL_NORM_TYPES) and norm_channels(m))})
+
+
 def without_channel_mixing(model: nn.Module) -> nn.Module:
     """``model`` (changed in place) with every LayerNorm / GroupNorm over the channels affine-only
     and every registered channel gate (ECA) an identity: what stays is channel-separable."""
@@ -93,7 +100,7 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     inputs = tree_map(lambda t: t.double() if torch.is_tensor(t) and t.is_floating_point() else t, example_inputs)
     outputs = []
     models = [copy.deepcopy(pruned), zero_removed_channels(graph, keep_unit)]
-    if any(isinstance(m, CHANNEL_NORM_TYPES + tuple(CHANNEL_GATES)) for m in pruned.modules()):
+    if channel_mixing_types(pruned):
         # statistics over the channels and channel-axis convs change with the channel count by
         # design: the real pruned network must run finite; the rest is compared exactly with
         # those norms affine-only and those gates left out

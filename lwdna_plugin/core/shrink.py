@@ -25,7 +25,7 @@ from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
 from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
                        check_hypernet_memory, generated_layer_names, hypernet_bytes)
-from .masking import verify_pruned
+from .masking import channel_mixing_types, verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
@@ -310,6 +310,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                      f'{cfg.search_optimizer}(lr={cfg.search_lr}, momentum={cfg.search_momentum}, '
                      f'weight_decay={cfg.search_weight_decay})'},
         'probe_relative_error': probe_error,
+        'probe_without_channel_mixing': channel_mixing_types(pruned),
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
