@@ -208,6 +208,7 @@ FAMILIES = {
     'timm-poolformer_s12': (lambda: _timm('poolformer_s12'), None, 'digits', F.cross_entropy),  # GroupNorm(1)
     'timm-ecaresnet26t': (lambda: _timm('ecaresnet26t'), None, 'digits', F.cross_entropy),     # channel gate
     'timm-ghostnet_100': (lambda: _timm('ghostnet_100'), None, 'digits', F.cross_entropy),     # x[:, :c] += y
+    'timm-convnextv2_atto': (lambda: _timm('convnextv2_atto'), None, 'digits', F.cross_entropy),  # GRN gate
     'timm-rexnet_100': (lambda: _timm('rexnet_100'), None, 'digits', F.cross_entropy),    # partial residual
     'timm-res2net50_14w_8s': (lambda: _timm('res2net50_14w_8s'), None, 'digits', F.cross_entropy),
     'mmpretrain-repvgg-a0': (lambda: _mm(dict(type='RepVGG', arch='A0'), 1280), MM_FORWARD, 'digits', F.cross_entropy),

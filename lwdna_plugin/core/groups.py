@@ -38,14 +38,21 @@ SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', '
 # 1-D conv over the channel axis): one channel-preserving op to the grouping, left as they are by
 # resizing; they mix neighbouring channels, so the probe compares the rest with them removed
 CHANNEL_GATES: List[type] = []
+GATE_STAND_INS: Dict[type, Callable[[nn.Module], nn.Module]] = {}
 
 
-def register_channel_gate(module_type: type) -> None:
-    """Treat ``module_type`` as a channel gate (the timm adapter registers ECA / CECA)."""
+def register_channel_gate(module_type: type, stand_in: Optional[Callable[[nn.Module], nn.Module]] = None) -> None:
+    """Treat ``module_type`` as a channel gate: a module whose output channel j belongs to its
+    input channel j and whose only parameters are per-channel vectors (resized with the
+    channels) or independent of the channel count (ECA's conv over the channel axis). The probe
+    replaces it by ``stand_in(module)`` (default: the identity), a channel-separable map, in
+    both networks it compares. The timm adapter registers ECA, CECA and GRN."""
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise TypeError(f'a channel gate must be an nn.Module subclass, got {module_type!r}')
     if module_type not in CHANNEL_GATES:
         CHANNEL_GATES.append(module_type)
+    if stand_in is not None:
+        GATE_STAND_INS[module_type] = stand_in
 
 
 # the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
@@ -553,6 +560,7 @@ class _ChannelGraphBuilder:
             extents[(node, kind)] = max(extents.get((node, kind), 0), int(idxs.max()) + 1 if len(idxs) else 0)
         for (node, kind), extent in extents.items():
             self.dim_for(node, kind, extent)
+        gate_a, gate_b = self.gate_parameter_edges()
         a, b = [], []
         for node, kind, idxs, root, ridx, gid in items:
             a.append(self.dims[(self.key_of(node), kind)].offset + idxs)
@@ -561,7 +569,7 @@ class _ChannelGraphBuilder:
         for arr in a + b:
             covered[arr] = True
         da, db = self.dependency_edges()
-        a, b = a + da, b + db
+        a, b = a + da + gate_a, b + db + gate_b
         ga, gb = self.group_conv_edges(modules)
         pa, pb = self.pixel_shuffle_edges()
         sa, sb = self.equal_split_edges()
@@ -613,6 +621,19 @@ class _ChannelGraphBuilder:
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names \
             and not isinstance(node.module, tuple(CHANNEL_GATES)) else None
         return self.add_dim(key, kind, size, module)
+
+    def gate_parameter_edges(self):
+        """A channel gate's per-channel parameters (GRN's weight and bias) follow its channels."""
+        a, b = [], []
+        for module, name in self.names.items():
+            dim = self.dims.get((name, 'out')) if isinstance(module, tuple(CHANNEL_GATES)) else None
+            if dim is None:
+                continue
+            for pname, p in module.named_parameters(recurse=False):
+                if channel_axis(p) is not None and p.shape[channel_axis(p)] == dim.size:
+                    own = self.add_dim(f'{name}.{pname}', 'out', dim.size, p)
+                    a.append(own.offset + np.arange(dim.size)); b.append(dim.offset + np.arange(dim.size))
+        return a, b
 
     def dependency_edges(self):
         """Every coupling rule of torch-pruning's graph applied once, between nodes that have

@@ -1,10 +1,7 @@
 """timm adapter: shrink a timm model and rebuild an LW-DNA timm model from its channel config."""
-from timm.layers import CecaModule, EcaModule
-
-from ..core import register_channel_gate
+from .gates import register_timm_gates
 from .models import create_lwdna_model, shrink_timm_model
 
-for _gate in (EcaModule, CecaModule):   # x * sigmoid(conv1d over the channel axis): no width inside
-    register_channel_gate(_gate)
+register_timm_gates()
 
 __all__ = ['create_lwdna_model', 'shrink_timm_model']
