@@ -132,8 +132,8 @@ def _channel_pieces_net():
 def _channel_norms_net():
     """Channel norms and a channels-last region: a ConvNeXt-style block (depthwise conv, NHWC
     permute, LayerNorm, Linear, GELU, Linear, a layer scale of shape (C,), permute back), a
-    GroupNorm of 4 groups, a GroupNorm of one group and a timm-style ``Scale`` that views its
-    parameter to ``self.shape``."""
+    GroupNorm of 4 groups, an affine InstanceNorm, a GroupNorm of one group and a timm-style
+    ``Scale`` that views its parameter to ``self.shape``."""
     import torch
     import torch.nn as nn
 
@@ -158,7 +158,8 @@ def _channel_norms_net():
             return x * self.scale.view(self.shape)
 
     c = 32
-    return nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.GroupNorm(4, c), nn.ReLU(), Block(c), Block(c),
+    return nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.GroupNorm(4, c), nn.ReLU(), Block(c),
+                         nn.InstanceNorm2d(c, affine=True), Block(c),
                          nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(1, c), Scale(c), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 

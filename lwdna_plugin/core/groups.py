@@ -39,20 +39,30 @@ SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', '
 # resizing; they mix neighbouring channels, so the probe compares the rest with them removed
 CHANNEL_GATES: List[type] = []
 GATE_STAND_INS: Dict[type, Callable[[nn.Module], nn.Module]] = {}
+SEPARABLE_GATES: List[type] = []
 
 
-def register_channel_gate(module_type: type, stand_in: Optional[Callable[[nn.Module], nn.Module]] = None) -> None:
+def register_channel_gate(module_type: type, stand_in: Optional[Callable[[nn.Module], nn.Module]] = None,
+                          separable: bool = False) -> None:
     """Treat ``module_type`` as a channel gate: a module whose output channel j belongs to its
     input channel j and whose only parameters are per-channel vectors (resized with the
     channels) or independent of the channel count (ECA's conv over the channel axis). The probe
     replaces it by ``stand_in(module)`` (default: the identity), a channel-separable map, in
-    both networks it compares. The timm adapter registers ECA, CECA and GRN."""
+    both networks it compares; a ``separable`` gate (channel j of its output depends on channel
+    j of its input alone, InstanceNorm) is compared as it is. The timm adapter registers ECA,
+    CECA and GRN."""
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise TypeError(f'a channel gate must be an nn.Module subclass, got {module_type!r}')
     if module_type not in CHANNEL_GATES:
         CHANNEL_GATES.append(module_type)
     if stand_in is not None:
         GATE_STAND_INS[module_type] = stand_in
+    if separable and module_type not in SEPARABLE_GATES:
+        SEPARABLE_GATES.append(module_type)
+
+
+# InstanceNorm: per-sample, per-channel statistics (a batch norm over a reshaped input inside)
+register_channel_gate(nn.modules.instancenorm._InstanceNorm, separable=True)
 
 
 # the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
@@ -618,8 +628,7 @@ class _ChannelGraphBuilder:
             size = max(extent, sum(split_sizes(node.grad_fn)))   # a split's channels: its whole input
         else:
             size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
-        module = node.module if isinstance(node.module, nn.Module) and node.module in self.names \
-            and not isinstance(node.module, tuple(CHANNEL_GATES)) else None
+        module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
         return self.add_dim(key, kind, size, module)
 
     def gate_parameter_edges(self):
@@ -629,6 +638,9 @@ class _ChannelGraphBuilder:
             dim = self.dims.get((name, 'out')) if isinstance(module, tuple(CHANNEL_GATES)) else None
             if dim is None:
                 continue
+            if any(t is not None and t.dim() > 0 for t in module.buffers(recurse=False)):
+                raise UnsupportedModelError(f"{type(module).__name__} '{name}' keeps per-channel buffers (running "
+                                            'statistics); only its parameters can follow the channels')
             for pname, p in module.named_parameters(recurse=False):
                 if channel_axis(p) is not None and p.shape[channel_axis(p)] == dim.size:
                     own = self.add_dim(f'{name}.{pname}', 'out', dim.size, p)

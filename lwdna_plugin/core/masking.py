@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
 from .errors import ConfigError, UnsupportedModelError
-from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, GATE_STAND_INS, CONV_TYPES, ChannelGraph, norm_channels
+from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, GATE_STAND_INS, SEPARABLE_GATES, CONV_TYPES, ChannelGraph, norm_channels
 from .tracing import ForwardFn, default_forward
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more
@@ -60,7 +60,8 @@ def channel_mixing_types(model: nn.Module) -> List[str]:
     """Type names of the modules whose output depends on the channel count by design (LayerNorm /
     GroupNorm over the channels, registered channel gates): the probe compares the rest."""
     return sorted({type(m).__name__ for m in model.modules()
-                   if isinstance(m, tuple(CHANNEL_GATES)) or (isinstance(m, CHANNEL_NORM_TYPES) and norm_channels(m))})
+                   if (isinstance(m, tuple(CHANNEL_GATES)) and not isinstance(m, tuple(SEPARABLE_GATES)))
+                   or (isinstance(m, CHANNEL_NORM_TYPES) and norm_channels(m))})
 
 
 def without_channel_mixing(model: nn.Module) -> nn.Module:
@@ -68,7 +69,7 @@ def without_channel_mixing(model: nn.Module) -> nn.Module:
     and every registered channel gate its stand-in (ECA: the identity): what stays is
     channel-separable."""
     for name, module in list(model.named_modules()):
-        if name and isinstance(module, tuple(CHANNEL_GATES)):
+        if name and isinstance(module, tuple(CHANNEL_GATES)) and not isinstance(module, tuple(SEPARABLE_GATES)):
             model.set_submodule(name, GATE_STAND_INS.get(type(module), lambda m: nn.Identity())(module))
         elif name and isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None:
             model.set_submodule(name, _AffineOnly(module))

@@ -14,7 +14,7 @@ import torch.nn as nn
 from .attributes import sync_split_attributes, sync_width_attributes
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
-from .groups import CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis, dim_layout
+from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis, dim_layout
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
                   weights_set_later: Collection[str] = (), init_like_baseline: bool = True) -> nn.Module:
@@ -43,6 +43,9 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
             continue
         out_size, in_size = sizes[(name, 'out')], sizes.get((name, 'in'))
         if out_size == out_dim.size and (in_dim is None or in_size == in_dim.size):
+            continue
+        if isinstance(module, tuple(CHANNEL_GATES)):   # its per-channel parameters are dims of their own
+            _set_widths(module, out_dim.size, out_size)
             continue
         _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
         if name not in weights_set_later:
@@ -121,6 +124,9 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
             keep_in = _kept_positions(graph, in_dim, keep_unit) if in_dim is not None else None
             if len(keep_out) == out_dim.size and (keep_in is None or len(keep_in) == in_dim.size):
                 continue
+            if isinstance(module, tuple(CHANNEL_GATES)):
+                _set_widths(module, out_dim.size, len(keep_out))
+                continue
             _slice_module(module, name, keep_out, keep_in)
         for key, dim in _param_dims(graph):
             keep = _kept_positions(graph, dim, keep_unit)
@@ -179,11 +185,20 @@ def _set_param(model: nn.Module, key: str, value: torch.Tensor) -> None:
     old = getattr(owner, attr)
     setattr(owner, attr, nn.Parameter(value.contiguous().to(old.dtype), requires_grad=old.requires_grad))
     size, new_size = old.shape[channel_axis(old)], value.shape[channel_axis(old)]
+    _set_widths(owner, size, new_size)
     for name, held in list(vars(owner).items()):   # the shape its forward views it to (timm's Scale)
         if isinstance(held, (tuple, list)) and not name.startswith('_') and held and \
                 all(type(v) is int for v in held) and sorted(held)[-1] == size and held.count(size) == 1 and \
                 all(v in (1, size) for v in held):
             setattr(owner, name, type(held)(new_size if v == size else v for v in held))
+
+
+def _set_widths(module: nn.Module, size: int, new_size: int) -> None:
+    """The width a module without resizable layers checks its input against (InstanceNorm's
+    ``num_features``), where it holds the old one."""
+    for name in ('num_features', 'num_channels', 'dim', 'channels'):
+        if type(getattr(module, name, None)) is int and getattr(module, name) == size:
+            setattr(module, name, new_size)
 
 
 def _set_norm_channels(module: nn.Module, name: str, size: int) -> None:
