@@ -7,7 +7,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from lwdna_plugin import InfeasibleTargetError, LWDNAConfig, count_flops_params, shrink
+from lwdna_plugin import ConfigError, InfeasibleTargetError, LWDNAConfig, count_flops_params, shrink
 from lwdna_plugin.core import CostModel, build_channel_graph, select_units
 from lwdna_plugin.core.masking import relative_error, zero_removed_channels
 from lwdna_plugin.core.search import bisect_threshold
@@ -150,3 +150,17 @@ def test_widen_doubles_every_prunable_group_and_keeps_io_shapes():
     assert wide.backbone.conv1.in_channels == 3
     with pytest.raises(Exception, match='width_mult'):
         widen(model, x[:1], 0.5, MM_FORWARD)
+
+
+def test_channel_divisor_auto_is_resolved_for_the_device_and_recorded(digit_batches):
+    from lwdna_plugin.core.config import AUTO_CHANNEL_DIVISOR
+    cfg = LWDNAConfig(flops_target=0.9, embedding_dim=2, channel_divisor='auto')
+    assert cfg.for_device(torch.device('cpu')).channel_divisor == AUTO_CHANNEL_DIVISOR['cpu'] == 8
+    assert cfg.for_device(torch.device('cuda')).channel_divisor == AUTO_CHANNEL_DIVISOR['cuda'] == 8
+    assert LWDNAConfig(flops_target=0.9, channel_divisor=4).for_device(torch.device('cuda')).channel_divisor == 4
+    with pytest.raises(ConfigError, match='channel_divisor'):
+        LWDNAConfig(flops_target=0.9, channel_divisor='fast')
+    result = shrink(timm.create_model('resnet18', num_classes=10), digit_batches, F.cross_entropy, cfg)
+    assert result.channel_config['hyperparameters']['channel_divisor'] == 8
+    widths = [m.out_channels for m in result.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w % 8 == 0 for w in widths)

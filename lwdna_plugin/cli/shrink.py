@@ -39,6 +39,16 @@ OUTPUTS = ('lwdna_report.md', 'lwdna_channels.png', 'lwdna_model.safetensors', '
            'lwdna_channels.json')
 
 
+def _divisor(text: str):
+    """--channel-divisor: a positive integer or 'auto'."""
+    if text == 'auto':
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
     p.add_argument('model', help='timm model name, or an mmpretrain config file (*.py)')
@@ -56,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--tau', type=float, default=0.45, help='floor of the group feeding the classifier')
     p.add_argument('--num-batches', type=int, default=2, help='scoring batches (search steps)')
     p.add_argument('--embedding-dim', type=int, default=8, help='hypernetwork embedding size')
-    p.add_argument('--channel-divisor', type=int, default=1, help='kept channels are multiples of this')
+    p.add_argument('--channel-divisor', type=_divisor, default=1,
+                   help="kept channels are multiples of this; 'auto': 8, chosen for the device")
     p.add_argument('--criterion', default='gradient', choices=['gradient', 'magnitude', 'gradient_sum'],
                    help='unit score (see README: search protocol)')
     p.add_argument('--seed', type=int, default=0, help='seed of the latents, the hypernetwork and the data order')

@@ -129,6 +129,7 @@ def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     """Raise :class:`InfeasibleTargetError` (or :class:`ConfigError`) if ``cfg`` cannot be met on
     ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run."""
     cfg.validate()
+    cfg = cfg.for_device(_device_of(model))
     graph = _channel_graph(model, example_inputs, cfg, forward_fn)
     Budget.of(graph, CostModel(graph), cfg).check()
 
@@ -202,6 +203,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
     cfg.validate()
+    cfg = cfg.for_device(_device_of(model))   # the channel config records the divisor used
     timings: Dict[str, float] = {}
     t_start = time.perf_counter()
     iterator = iter(batches)
@@ -370,6 +372,11 @@ def _first_sample(inputs: Any) -> Any:
     if isinstance(inputs, dict):
         return {k: _first_sample(v) for k, v in inputs.items()}
     return inputs
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device('cpu')
 
 
 def _unit_divisor(channel_divisor: int, unit_channels: int) -> int:
