@@ -38,7 +38,10 @@ logger = logging.getLogger('lwdna_plugin')
 
 @dataclass
 class ShrinkResult:
-    """What :func:`shrink` found. ``model`` is the LW-DNA network (plain layers)."""
+    """What :func:`shrink` found. ``model`` is the LW-DNA network (plain layers) holding the
+    search's weights: the widened network's generated weights after the search steps, sliced —
+    an architecture to train from scratch (LW-DNA's protocol; the zoo adapters rebuild it from
+    ``channel_config``), not a trained model; in float32 they can overflow."""
 
     model: nn.Module
     channel_config: Dict[str, Any]
