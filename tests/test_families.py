@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from lwdna_plugin import LWDNAConfig, apply_channel_config, count_flops_params, shrink
-from lwdna_plugin.core.groups import CHANNEL_GATES
-from lwdna_plugin.core.masking import relative_error, without_channel_mixing, zero_removed_channels
+from lwdna_plugin.core.masking import channel_mixing_types, relative_error, without_channel_mixing, zero_removed_channels
 from lwdna_plugin.core.tracing import default_forward
 from tests.families import FAMILIES
 
@@ -40,7 +39,7 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     # count by design: compared with those norms affine-only, and the real one must be finite)
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     pruned = result.model.eval()
-    norms = any(isinstance(m, (torch.nn.LayerNorm, torch.nn.GroupNorm) + tuple(CHANNEL_GATES)) for m in pruned.modules())
+    norms = bool(channel_mixing_types(pruned))
     plain = without_channel_mixing if norms else (lambda m: m)
     with torch.no_grad():
         out = call(plain(copy.deepcopy(pruned).double()), x.double())

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .groups import CHANNEL_GATES, CONV_TYPES, ChannelGraph, Dim
+from .groups import CHANNEL_GATES, CONV_TYPES, ChannelGraph, Dim, within
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 _ACTIVATIONS = ('relu', 'relu_', 'relu6', 'hardtanh', 'hardtanh_', 'clamp', 'clamp_', 'clip', 'clip_',
@@ -136,7 +136,7 @@ class CostModel:
                 continue
             module = rec.module_obj
             scale: Tuple[Optional[Dim], ...] = ()
-            gate = next((g for g in gates if rec.module == g or rec.module.startswith(g + '.')), None)
+            gate = next((g for g in gates if within(rec.module, g)), None)
             if gate is not None:   # a channel gate's ops run along its channels (ECA's conv over C)
                 scale = (dims.get((gate, 'out')),)
             elif rec.func.startswith('conv') and isinstance(module, CONV_TYPES):

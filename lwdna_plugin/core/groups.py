@@ -28,7 +28,7 @@ from torch_pruning._helpers import _HybridIndex
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
 from .errors import UnsupportedModelError
-from .index_maps import TracedDependencyGraph, fix_concat_split_maps, slice_range, split_sizes
+from .index_maps import TracedDependencyGraph, fix_concat_split_maps, slice_range, split_pieces
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -173,7 +173,7 @@ class ChannelGraph:
         found = set()
         for prefix in layers:
             hits = {g.index for g in self.groups for m in g.members
-                    if m.endswith(':out') and (m[:-4] == prefix or m.startswith(prefix + '.'))}
+                    if m.endswith(':out') and within(m[:-4], prefix)}
             if not hits:
                 raise UnsupportedModelError(f'unpruned layer {prefix!r} is not a layer of the model '
                                             'with output channels')
@@ -251,11 +251,16 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             raise UnsupportedModelError(
                 f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
                 'reshapes across channels (a channel shuffle) and channel slices are not supported') from e
-    fix_concat_split_maps(dg, _concat_sizes(trace))
+    fix_concat_split_maps(dg)
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')
     return dg, trace, outputs
+
+
+def within(name: str, parent: str) -> bool:
+    """True if module ``name`` is ``parent`` or inside it."""
+    return name == parent or name.startswith(parent + '.')
 
 
 def dim_layout(graph: ChannelGraph, dim: Dim) -> List[Segment]:
@@ -342,7 +347,6 @@ class _ChannelGraphBuilder:
     def __init__(self, model, dg, trace, outputs, ignored_layers):
         self.model = model
         self.dg = dg
-        self.trace = trace
         self.records: Dict[Any, OpRecord] = trace.records
         self.owners = trace.owners
         self.outputs = outputs
@@ -350,6 +354,8 @@ class _ChannelGraphBuilder:
         self.names = {m: n for n, m in model.named_modules()}
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
+        self.split_nodes = [(node, split_pieces(node.grad_fn)) for node in dg.module2node.values()
+                            if split_pieces(node.grad_fn) is not None]   # channel splits: (node, (offset, size)s)
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
@@ -417,7 +423,7 @@ class _ChannelGraphBuilder:
     def inside_gate(self, fn) -> bool:
         """True for an op a registered channel gate's forward runs."""
         owner = self.owners.get(fn, ('', None))[0]
-        return any(owner == g or owner.startswith(g + '.') for g in self.gate_names)
+        return any(within(owner, g) for g in self.gate_names)
 
     def check_op(self, node) -> None:
         fn = node.grad_fn
@@ -562,7 +568,7 @@ class _ChannelGraphBuilder:
                         pass
                     elif not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
                         unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
-                    if any(name == i or name.startswith(i + '.') for i in self.ignored):
+                    if any(within(name, i) for i in self.ignored):
                         ignored.setdefault(gid, f'ignored layer {name!r}')
 
         extents: Dict[Any, int] = {}
@@ -623,9 +629,9 @@ class _ChannelGraphBuilder:
                                             f'{self.split_hint()}')
             return dim
         rec = self.records.get(node.grad_fn)
-        fn_name = node.grad_fn.name() if node.grad_fn is not None else ''
-        if fn_name in ('SplitBackward0', 'SplitWithSizesBackward0') and split_sizes(node.grad_fn) is not None:
-            size = max(extent, sum(split_sizes(node.grad_fn)))   # a split's channels: its whole input
+        pieces = split_pieces(node.grad_fn)
+        if pieces is not None:
+            size = max(extent, sum(n for _, n in pieces))   # a split's channels: its whole input
         else:
             size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
@@ -688,21 +694,13 @@ class _ChannelGraphBuilder:
                     held.setdefault(it.dep.target.module, set()).update(int(i) for i in it.idxs)
             yield group
 
-    def channel_split_nodes(self):
-        """(node, piece sizes, equal) of every split / chunk along the channel dim."""
-        for node in self.dg.module2node.values():
-            fn = node.grad_fn
-            if fn is not None and fn.name() in ('SplitBackward0', 'SplitWithSizesBackward0'):
-                sizes = split_sizes(fn)
-                if sizes is not None:
-                    yield node, sizes, fn.name() == 'SplitBackward0'
-
     def equal_split_edges(self):
         """``split(x, size)`` / ``chunk``: the forward cuts equal pieces, so channel j of every
         piece is one unit (pieces keep the same channels and stay equal)."""
         a, b = [], []
-        for node, sizes, equal in self.channel_split_nodes():
-            if not equal or len(sizes) < 2:
+        for node, pieces in self.split_nodes:
+            sizes = [n for _, n in pieces]
+            if node.grad_fn.name() != 'SplitBackward0' or len(sizes) < 2:
                 continue
             if len(set(sizes)) != 1:
                 raise UnsupportedModelError(f'a channel split into unequal pieces {sizes} in {self.where(node)}')
@@ -717,16 +715,17 @@ class _ChannelGraphBuilder:
     def splits_of(self, graph: 'ChannelGraph') -> List[ChannelSplit]:
         """What the pieces of every channel split and slice are made of, in ``graph``'s groups."""
         out = []
-        for node, sizes, equal in self.channel_split_nodes():
+        for node, pieces in self.split_nodes:
             dim = self.dims.get((self.key_of(node), 'out'))
             if dim is not None:
-                out.append(self.pieces_of(graph, node.grad_fn, dim, dim.offset, sizes, equal))
+                out.append(self.pieces_of(graph, node.grad_fn, dim, dim.offset, [n for _, n in pieces],
+                                          node.grad_fn.name() == 'SplitBackward0'))
         node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
-        for fn, sizes in _concat_sizes(self.trace).items():   # ``self.out_chs`` may be a concat's total
+        for fn, sizes in self.dg.cat_sizes.items():   # ``self.out_chs`` may be a concat's total
             dim = self.dims.get((self.key_of(node_of[fn]), 'out')) if fn in node_of else None
             if dim is not None and dim.size == sum(sizes):
                 out.append(self.pieces_of(graph, fn, dim, dim.offset, sizes, False, concat=True))
-        split_offsets = {n.grad_fn: np.cumsum([0] + sizes).tolist() for n, sizes, _ in self.channel_split_nodes()}
+        split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
         for fn in self.records:   # the trace's slices: an in-place op may leave one out of the graph
             if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
                 continue

@@ -62,7 +62,7 @@ class HyperScorer:
     def __init__(self, graph: ChannelGraph, embedding_dim: int = 8, seed: int = 0,
                  device: Optional[torch.device] = None, trainable: bool = False):
         self.graph = graph
-        self.device = device or _model_device(graph.model)
+        self.device = device or model_device(graph.model)
         n_units = len(graph.unit_group)
         specs = []   # (name, weight shape, out units, in units)
         extra = 0    # one latent element per depth-wise conv (its input latent, never shrunk)
@@ -323,7 +323,8 @@ def _rng(seed: np.random.SeedSequence) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64(seed))
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device('cpu')
 

@@ -74,6 +74,14 @@ def split_sizes(fn: Any) -> Optional[List[int]]:
     return [min(step, total - o) for o in range(0, total, step)]
 
 
+def split_pieces(fn: Any) -> Optional[List[Tuple[int, int]]]:
+    """(offset, size) of every piece of a channel split, None for any other node."""
+    if fn is None or fn.name() not in ('SplitBackward0', 'SplitWithSizesBackward0'):
+        return None
+    sizes = split_sizes(fn)
+    return None if sizes is None else [(sum(sizes[:k]), size) for k, size in enumerate(sizes)]
+
+
 class _ChannelPreserving(tp.pruner.function.BasePruningFunc):
     """torch-pruning's view of a registered channel gate: one node whose output channel j is its
     input channel j (same function for both sides), nothing inside to prune."""
@@ -97,7 +105,8 @@ class TracedDependencyGraph(tp.DependencyGraph):
 
     def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]]):
         super().__init__()
-        self._cat_sizes = cat_sizes
+        self._read_cat_sizes = cat_sizes
+        self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -108,7 +117,7 @@ class TracedDependencyGraph(tp.DependencyGraph):
 
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
-        sizes = self._cat_sizes()
+        self.cat_sizes = sizes = self._read_cat_sizes()
         for node in module2node.values():
             if node.grad_fn in sizes:
                 node.module.concat_sizes = list(sizes[node.grad_fn])
@@ -130,22 +139,20 @@ def slice_range(fn: Any) -> Optional[Tuple[int, int]]:
     return max(0, min(start, total)), max(0, end)
 
 
-def fix_concat_split_maps(dg: tp.DependencyGraph, cat_sizes: Dict[Any, List[int]]) -> None:
-    """Replace torch-pruning's index maps at every channel concat and split of ``dg``.
-
-    ``cat_sizes`` gives, for a CatBackward0 node, the channel count of each concatenated
-    tensor in order (from the traced forward pass). Concats / splits along other dims are
-    left to torch-pruning (and to the op checks, which refuse them).
+def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
+    """Replace torch-pruning's index maps at every channel concat and split of ``dg``, with
+    the channel count of each concatenated tensor its trace recorded (``dg.cat_sizes``).
+    Concats / splits along other dims are left to torch-pruning (and to the op checks, which
+    refuse them).
     """
+    cat_sizes = dg.cat_sizes
     node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
     piece_offsets = {}
     for node in dg.module2node.values():
-        fn = node.grad_fn
-        if fn is not None and fn.name() in ('SplitBackward0', 'SplitWithSizesBackward0'):
-            sizes = split_sizes(fn)
-            if sizes is not None:
-                node.enable_index_mapping = False
-                piece_offsets[fn] = [(sum(sizes[:k]), sizes[k]) for k in range(len(sizes))]
+        pieces = split_pieces(node.grad_fn)
+        if pieces is not None:
+            node.enable_index_mapping = False
+            piece_offsets[node.grad_fn] = pieces
     for split_fn, pieces in piece_offsets.items():
         split = node_of[split_fn]
         for consumer in set(split.outputs):

@@ -11,7 +11,8 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
 from .errors import ConfigError, UnsupportedModelError
-from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, GATE_STAND_INS, SEPARABLE_GATES, CONV_TYPES, ChannelGraph, norm_channels
+from .groups import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, SEPARABLE_GATES, ChannelGraph,
+                     norm_channels)
 from .tracing import ForwardFn, default_forward
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more
@@ -56,12 +57,18 @@ class _AffineOnly(nn.Module):
         return x + bias.reshape(shape) if bias is not None else x
 
 
+def _mixing_gate(module: nn.Module) -> bool:
+    return isinstance(module, tuple(CHANNEL_GATES)) and not isinstance(module, tuple(SEPARABLE_GATES))
+
+
+def _channel_norm(module: nn.Module) -> bool:
+    return isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None
+
+
 def channel_mixing_types(model: nn.Module) -> List[str]:
     """Type names of the modules whose output depends on the channel count by design (LayerNorm /
     GroupNorm over the channels, registered channel gates): the probe compares the rest."""
-    return sorted({type(m).__name__ for m in model.modules()
-                   if (isinstance(m, tuple(CHANNEL_GATES)) and not isinstance(m, tuple(SEPARABLE_GATES)))
-                   or (isinstance(m, CHANNEL_NORM_TYPES) and norm_channels(m))})
+    return sorted({type(m).__name__ for m in model.modules() if _mixing_gate(m) or _channel_norm(m)})
 
 
 def without_channel_mixing(model: nn.Module) -> nn.Module:
@@ -69,20 +76,22 @@ def without_channel_mixing(model: nn.Module) -> nn.Module:
     and every registered channel gate its stand-in (ECA: the identity): what stays is
     channel-separable."""
     for name, module in list(model.named_modules()):
-        if name and isinstance(module, tuple(CHANNEL_GATES)) and not isinstance(module, tuple(SEPARABLE_GATES)):
+        if name and _mixing_gate(module):
             model.set_submodule(name, GATE_STAND_INS.get(type(module), lambda m: nn.Identity())(module))
-        elif name and isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None:
+        elif name and _channel_norm(module):
             model.set_submodule(name, _AffineOnly(module))
     return model
 
 
-def _run_finite(forward_fn: ForwardFn, model: nn.Module, inputs: Any, pruned: nn.Module) -> None:
+def _probe_outputs(forward_fn: ForwardFn, model: nn.Module, inputs: Any, pruned: nn.Module) -> List[torch.Tensor]:
+    """The tensors ``model`` returns in float64 eval mode; a failure is the pruned network's."""
     try:
-        out = forward_fn(model, inputs)
+        out = forward_fn(model.double().eval(), inputs)
     except CALL_ERRORS as e:
-        raise UnsupportedModelError(f'the pruned {type(pruned).__name__} does not run ({type(e).__name__}: {e})') from e
-    if not all(torch.isfinite(t).all() for t in tree_flatten(out)[0] if torch.is_tensor(t)):
-        raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns non-finite values')
+        raise UnsupportedModelError(
+            f'the pruned {type(pruned).__name__} does not run ({type(e).__name__}: {e}); its forward pass '
+            'reads channel counts that the plugin cannot update') from e
+    return [t for t in tree_flatten(out)[0] if torch.is_tensor(t)]
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -100,23 +109,15 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     ``x.shape[1]``), instead of returning a silently different network."""
     forward_fn = forward_fn or default_forward
     inputs = tree_map(lambda t: t.double() if torch.is_tensor(t) and t.is_floating_point() else t, example_inputs)
-    outputs = []
     models = [copy.deepcopy(pruned), zero_removed_channels(graph, keep_unit)]
     if channel_mixing_types(pruned):
         # statistics over the channels and channel-axis convs change with the channel count by
         # design: the real pruned network must run finite; the rest is compared exactly with
         # those norms affine-only and those gates left out
-        _run_finite(forward_fn, copy.deepcopy(pruned).double().eval(), inputs, pruned)
+        if not all(torch.isfinite(t).all() for t in _probe_outputs(forward_fn, copy.deepcopy(pruned), inputs, pruned)):
+            raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns non-finite values')
         models = [without_channel_mixing(m) for m in models]
-    for model in models:
-        try:
-            out = forward_fn(model.double().eval(), inputs)
-        except CALL_ERRORS as e:
-            raise UnsupportedModelError(
-                f'the pruned {type(pruned).__name__} does not run ({type(e).__name__}: {e}); its forward pass '
-                'reads channel counts that the plugin cannot update') from e
-        outputs.append([t for t in tree_flatten(out)[0] if torch.is_tensor(t)])
-    ours, reference = outputs
+    ours, reference = [_probe_outputs(forward_fn, model, inputs, pruned) for model in models]
     if len(ours) != len(reference) or any(a.shape != b.shape for a, b in zip(ours, reference)):
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '
                                     'network: its forward pass depends on channel counts')

@@ -14,7 +14,9 @@ import torch.nn as nn
 from .attributes import sync_split_attributes, sync_width_attributes
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
-from .groups import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis, dim_layout
+from .groups import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis,
+                     dim_layout)
+
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
                   weights_set_later: Collection[str] = (), init_like_baseline: bool = True) -> nn.Module:

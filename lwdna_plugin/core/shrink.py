@@ -24,7 +24,7 @@ from .errors import ConfigError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
 from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
-                       check_hypernet_memory, generated_layer_names, hypernet_bytes)
+                       check_hypernet_memory, generated_layer_names, hypernet_bytes, model_device)
 from .masking import channel_mixing_types, verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
@@ -132,7 +132,7 @@ def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     """Raise :class:`InfeasibleTargetError` (or :class:`ConfigError`) if ``cfg`` cannot be met on
     ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run."""
     cfg.validate()
-    cfg = cfg.for_device(_device_of(model))
+    cfg = cfg.for_device(model_device(model))
     graph = _channel_graph(model, example_inputs, cfg, forward_fn)
     Budget.of(graph, CostModel(graph), cfg).check()
 
@@ -206,7 +206,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
     cfg.validate()
-    cfg = cfg.for_device(_device_of(model))   # the channel config records the divisor used
+    cfg = cfg.for_device(model_device(model))   # the channel config records the divisor used
     timings: Dict[str, float] = {}
     t_start = time.perf_counter()
     iterator = iter(batches)
@@ -375,11 +375,6 @@ def _first_sample(inputs: Any) -> Any:
     if isinstance(inputs, dict):
         return {k: _first_sample(v) for k, v in inputs.items()}
     return inputs
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device('cpu')
 
 
 def _unit_divisor(channel_divisor: int, unit_channels: int) -> int:
