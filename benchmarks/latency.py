@@ -8,6 +8,10 @@ the embedded data at the model's input size (digits for classifiers, scikit-imag
 for EDSR). Latency: eval mode, ``torch.inference_mode``, warm-up, then rounds in which every
 variant runs once in turn (so noise hits all alike); the median per variant is reported.
 
+With a latency target (rows of their own): the baseline shrunk with ``latency_target`` set to
+the FLOPs-mode LW-DNA model's FLOPs ratio, at each batch (the latency table is per batch),
+the predicted latency beside the one measured here.
+
     python benchmarks/latency.py                          # CPU, batch 1 and 32
     python benchmarks/latency.py --device cuda --dtype bfloat16
 """
@@ -58,6 +62,7 @@ def main(argv=None) -> None:
     p.add_argument('--batches', nargs='+', type=int, default=[1, 32])
     p.add_argument('--device', default='cpu')
     p.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
+    p.add_argument('--no-latency-target', action='store_true', help='leave out the latency-target rows')
     args = p.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     print(f'torch {torch.__version__}, device {args.device}'
@@ -65,22 +70,53 @@ def main(argv=None) -> None:
     print('| model | input | batch | baseline (ms) | LW-DNA (ms) | latency ratio | FLOPs ratio '
           '| LW-DNA ÷8 (ms) | latency ratio ÷8 | FLOPs ratio ÷8 |')
     print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
-    scored_on = []
+    scored_on, latency_rows = [], []
     for name in args.cases:
         case = build_case(name)
         scored_on.append(f'{name}: {case.scoring_data}')
-        flops = {k: count_flops_params(m, input_shape=case.input_shape, forward_fn=case.forward)[0]
-                 for k, m in case.models.items()}
+        flops_params = {k: count_flops_params(m, input_shape=case.input_shape, forward_fn=case.forward)
+                        for k, m in case.models.items()}
+        flops = {k: v[0] for k, v in flops_params.items()}
         models = {k: m.eval().to(args.device, dtype) for k, m in case.models.items()}
         for batch in args.batches:
             x = torch.randn(batch, *case.input_shape[1:], device=args.device, dtype=dtype)
-            t = measure(models, case.forward, x, rounds_for(batch, args.device))
             size = 'x'.join(map(str, case.input_shape[2:]))
+            if not args.no_latency_target:   # the latency target: the FLOPs-mode model's FLOPs ratio
+                target = flops['lwdna'] / flops['baseline']
+                result = case.shrink(latency_target=round(target, 4), latency_batch=batch,
+                                     latency_dtype=args.dtype, latency_device=args.device, channel_divisor='auto')
+                lat = result.channel_config['latency']
+                models['lwdna_latency'] = result.model.eval().to(args.device, dtype)
+                flops_params['lwdna_latency'] = count_flops_params(result.model, input_shape=case.input_shape,
+                                                                   forward_fn=case.forward)
+            t = measure(models, case.forward, x, rounds_for(batch, args.device))
             print(f"| {name} | {size} | {batch} | {t['baseline'] * 1e3:.2f} | {t['lwdna'] * 1e3:.2f} "
                   f"| {t['lwdna'] / t['baseline']:.3f} | {flops['lwdna'] / flops['baseline']:.3f} "
                   f"| {t['lwdna_div8'] * 1e3:.2f} | {t['lwdna_div8'] / t['baseline']:.3f} "
                   f"| {flops['lwdna_div8'] / flops['baseline']:.3f} |", flush=True)
+            if not args.no_latency_target:
+                base_f, base_p = flops_params['baseline']
+                lw_f, lw_p = flops_params['lwdna_latency']
+                latency_rows.append(
+                    f"| {name} | {batch} | {target:.3f} | {t['lwdna_latency'] / t['baseline']:.3f} "
+                    f"| {t['lwdna'] / t['baseline']:.3f} | {lat['predicted_s'] / lat['baseline_s']:.3f} "
+                    f"| {100 * (lat['predicted_s'] / lat['baseline_s'] * t['baseline'] / t['lwdna_latency'] - 1):+.1f} "
+                    f"| {100 * (lat['rounds'][0]['predicted_s'] / lat['rounds'][0]['measured_s'] - 1):+.1f} "
+                    f"| {len(lat['rounds'])} | {lat['table_s']:.1f} | {result.channel_config['timings']['latency_model_s']:.1f} "
+                    f"| {lw_f / base_f:.3f} | {lw_p / base_p:.3f} |")
+                del models['lwdna_latency']
     print('\nLW-DNA channels scored on: ' + '; '.join(scored_on))
+    if latency_rows:
+        print('\nLatency target (= the FLOPs-mode model\'s FLOPs ratio; channel_divisor auto), measured in the '
+              'same interleaved rounds as the rows above. Predicted ratio: the search\'s predicted latency over the '
+              'baseline latency it measured; prediction error: predicted over measured ratio; first-round error: '
+              'the uncorrected table\'s prediction over its network\'s measurement; table: seconds measuring '
+              'layers (0 when cached); latency model: table + the networks it is fitted on:\n')
+        print('| model | batch | latency target | latency ratio | FLOPs-target ratio | predicted ratio '
+              '| prediction error (%) | first-round error (%) | rounds | table (s) | latency model (s) '
+              '| FLOPs ratio | params ratio |')
+        print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+        print('\n'.join(latency_rows))
 
 
 if __name__ == '__main__':

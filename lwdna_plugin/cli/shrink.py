@@ -61,6 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     target.add_argument('--flops-target', type=float, help='ratio of the baseline FLOPs (default 0.9)')
     target.add_argument('--flops-target-abs', type=float, help='absolute multiply-adds')
     target.add_argument('--params-target', type=float, help='ratio of the baseline params')
+    target.add_argument('--latency-target', type=float,
+                        help='ratio of the baseline latency on --device at --latency-batch')
+    target.add_argument('--latency-target-ms', type=float, help='milliseconds per forward pass at --latency-batch')
+    p.add_argument('--latency-batch', type=int, default=1, help='batch size the latency target is measured at')
+    p.add_argument('--latency-dtype', default='float32', choices=['float32', 'bfloat16', 'float16'],
+                   help='dtype the latency target is measured in')
     p.add_argument('--width-mult', type=float, default=2.0, help='widening of every prunable channel group')
     p.add_argument('--rho', type=float, default=0.4, help='per-group floor, a ratio of the widened units')
     p.add_argument('--tau', type=float, default=0.45, help='floor of the group feeding the classifier')
@@ -160,13 +166,16 @@ def main(argv=None) -> int:
     from lwdna_plugin.core.channel_config import write_json
     from lwdna_plugin.core.outputs import check_output_dir, write_outputs
 
-    if args.flops_target is None and args.flops_target_abs is None and args.params_target is None:
+    if all(getattr(args, t) is None for t in ('flops_target', 'flops_target_abs', 'params_target',
+                                               'latency_target', 'latency_target_ms')):
         args.flops_target = 0.9
     try:
         cfg = LWDNAConfig(width_mult=args.width_mult, rho=args.rho, tau=args.tau, num_batches=args.num_batches,
                           embedding_dim=args.embedding_dim, channel_divisor=args.channel_divisor, seed=args.seed,
                           criterion=args.criterion, flops_target=args.flops_target,
-                          flops_target_abs=args.flops_target_abs, params_target=args.params_target)
+                          flops_target_abs=args.flops_target_abs, params_target=args.params_target,
+                          latency_target=args.latency_target, latency_target_ms=args.latency_target_ms,
+                          latency_batch=args.latency_batch, latency_dtype=args.latency_dtype)
         check_args(args)
         check_output_dir(args.work_dir, OUTPUTS, args.overwrite)
         batches, num_classes = build_data(args, cfg.num_batches)

@@ -57,18 +57,25 @@ def group_entries(base: ChannelGraph, wide: ChannelGraph, keep_units: Sequence[n
 
 def summarize(config: Dict[str, Any]) -> Dict[str, Any]:
     """Baseline vs LW-DNA FLOPs / params, the target and the shrink time of a channel config."""
-    f, p, target = config['flops'], config['params'], config['target']
-    return {
+    f, p, target, latency = config['flops'], config['params'], config['target'], config.get('latency')
+    baseline = {'flops': f['baseline'], 'params': p['baseline'],
+                'latency': latency['baseline_s'] if latency else None}[target['kind']]
+    summary = {
         'baseline FLOPs (G)': round(f['baseline'] / 1e9, 6),
         'LW-DNA FLOPs (G)': round(f['lwdna'] / 1e9, 6),
         'FLOPs ratio (%)': round(100 * f['lwdna'] / f['baseline'], 3),
-        f'{target["kind"]} target ratio (%)':
-            round(100 * target['value'] / (f if target['kind'] == 'flops' else p)['baseline'], 3),
+        f'{target["kind"]} target ratio (%)': round(100 * target['value'] / baseline, 3),
         'baseline params (M)': round(p['baseline'] / 1e6, 6),
         'LW-DNA params (M)': round(p['lwdna'] / 1e6, 6),
         'params ratio (%)': round(100 * p['lwdna'] / p['baseline'], 3),
-        'shrink time (s)': round(config['timings']['total_s'], 3),
     }
+    if latency:
+        summary.update({'baseline latency (ms)': round(1e3 * latency['baseline_s'], 4),
+                        'LW-DNA latency predicted (ms)': round(1e3 * latency['predicted_s'], 4),
+                        'LW-DNA latency measured (ms)': round(1e3 * latency['measured_s'], 4),
+                        'latency ratio measured (%)': round(100 * latency['measured_s'] / latency['baseline_s'], 3)})
+    summary['shrink time (s)'] = round(config['timings']['total_s'], 3)
+    return summary
 
 
 def validate_channel_config(config: Any) -> Dict[str, Any]:

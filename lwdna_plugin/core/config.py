@@ -10,7 +10,9 @@ import torch
 
 from .errors import ConfigError
 
-TARGET_FIELDS = ('flops_target', 'flops_target_abs', 'params_target', 'params_target_abs')
+TARGET_FIELDS = ('flops_target', 'flops_target_abs', 'params_target', 'params_target_abs', 'latency_target',
+                 'latency_target_ms')
+LATENCY_DTYPES = ('float32', 'bfloat16', 'float16')
 CRITERIA = ('gradient', 'magnitude', 'gradient_sum')
 SEARCH_OPTIMIZERS = ('sgd', 'adam')
 
@@ -22,9 +24,13 @@ AUTO_CHANNEL_DIVISOR = {'cuda': 8, 'cpu': 8}
 class LWDNAConfig:
     """Settings of one shrink run (names follow the paper / reference code).
 
-    Exactly one target is given: ``flops_target`` / ``params_target`` are ratios of the
-    **un-widened** baseline; ``flops_target_abs`` (multiply-adds) / ``params_target_abs``
-    are absolute values. ``rho`` is the per-group floor (``remain_percentage``), ``tau`` the
+    Exactly one target is given: ``flops_target`` / ``params_target`` / ``latency_target``
+    are ratios of the **un-widened** baseline; ``flops_target_abs`` (multiply-adds) /
+    ``params_target_abs`` / ``latency_target_ms`` (milliseconds per forward pass) are absolute
+    values. Latency is measured on ``latency_device`` (default: the model's) in
+    ``latency_dtype`` at batch ``latency_batch`` and the input size of the scoring batches
+    (:mod:`lwdna_plugin.core.latency`: a per-layer table, cached on disk unless
+    ``latency_cache`` is False). ``rho`` is the per-group floor (``remain_percentage``), ``tau`` the
     floor of the group feeding the final classifier (``linear_percentage``).
     ``channels_per_latent`` lets that many consecutive channels of every single-channel group
     share one latent element (one keep decision): 1 everywhere but the authors' CIFAR RegNet
@@ -68,6 +74,12 @@ class LWDNAConfig:
     search_lr: float = 0.1
     search_momentum: float = 0.9
     search_weight_decay: float = 1e-4
+    latency_target: Optional[float] = None
+    latency_target_ms: Optional[float] = None
+    latency_batch: int = 1
+    latency_dtype: str = 'float32'
+    latency_device: Optional[str] = None
+    latency_cache: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,8 +88,9 @@ class LWDNAConfig:
         """Raise :class:`ConfigError` naming the first invalid field."""
         given = [f for f in TARGET_FIELDS if getattr(self, f) is not None]
         if len(given) == 0:
-            raise ConfigError('LWDNAConfig needs one target: flops_target (ratio of the '
-                              'baseline), flops_target_abs, params_target or params_target_abs')
+            raise ConfigError('LWDNAConfig needs one target: flops_target (ratio of the baseline), '
+                              'flops_target_abs, params_target, params_target_abs, latency_target or '
+                              'latency_target_ms')
         if len(given) > 1:
             raise ConfigError(f'LWDNAConfig takes exactly one target, got {given}')
         target = getattr(self, given[0])
@@ -89,7 +102,7 @@ class LWDNAConfig:
             value = getattr(self, name)
             if not _is_number(value) or not 0 < value <= 1:
                 raise ConfigError(f'{name} must be in (0, 1], got {value!r}')
-        for name in ('num_batches', 'embedding_dim', 'max_iterations', 'channels_per_latent') + \
+        for name in ('num_batches', 'embedding_dim', 'max_iterations', 'channels_per_latent', 'latency_batch') + \
                 (('channel_divisor',) if self.channel_divisor != 'auto' else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -110,6 +123,16 @@ class LWDNAConfig:
             raise ConfigError(f'search_momentum must be in [0, 1), got {self.search_momentum!r}')
         if not _is_number(self.search_weight_decay) or not self.search_weight_decay >= 0:
             raise ConfigError(f'search_weight_decay must be >= 0, got {self.search_weight_decay!r}')
+        if self.latency_dtype not in LATENCY_DTYPES:
+            raise ConfigError(f'latency_dtype must be one of {list(LATENCY_DTYPES)}, got {self.latency_dtype!r}')
+        if self.latency_device is not None:
+            try:
+                torch.device(self.latency_device)
+            except (RuntimeError, TypeError):
+                raise ConfigError(f'latency_device must be a torch device such as "cpu" or "cuda:0", '
+                                  f'got {self.latency_device!r}') from None
+        if not isinstance(self.latency_cache, bool):
+            raise ConfigError(f'latency_cache must be true or false, got {self.latency_cache!r}')
         for name in ('ignored_layers', 'unpruned_layers'):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -127,15 +150,18 @@ class LWDNAConfig:
 
     @property
     def target_kind(self) -> str:
-        """'flops' or 'params'."""
-        return 'flops' if (self.flops_target is not None or self.flops_target_abs is not None) else 'params'
+        """'flops', 'params' or 'latency'."""
+        given = next(f for f in TARGET_FIELDS if getattr(self, f) is not None)
+        return given.split('_')[0]
 
-    def absolute_target(self, baseline_flops: float, baseline_params: float) -> float:
-        """The target in absolute units (MACs or parameters)."""
-        if self.flops_target is not None:
-            return self.flops_target * baseline_flops
-        if self.params_target is not None:
-            return self.params_target * baseline_params
+    def absolute_target(self, baseline: float) -> float:
+        """The target in absolute units (MACs, parameters or seconds), ``baseline`` being the
+        baseline's value of :attr:`target_kind`."""
+        for ratio in ('flops_target', 'params_target', 'latency_target'):
+            if getattr(self, ratio) is not None:
+                return getattr(self, ratio) * baseline
+        if self.latency_target_ms is not None:
+            return self.latency_target_ms / 1e3
         return self.flops_target_abs if self.flops_target_abs is not None else self.params_target_abs
 
     def to_dict(self) -> Dict[str, Any]:

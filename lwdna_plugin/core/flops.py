@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -90,8 +90,14 @@ class CostModel:
         rows: List[np.ndarray] = []
         consts: List[float] = []
         self._rows, self._consts = rows, consts
-        flops_terms = self._flops_terms()
+        flops_terms = self._op_terms(op_flops)
         param_terms = self._param_terms()
+        for name in graph.modules:   # every layer's and op's channels can be read (:meth:`channels`)
+            for dim in graph.layer_dims(name):
+                self._dim(dim)
+        for _, key in graph.op_records:
+            if key is not None and graph.dims.get((key, 'out')) is not None and graph.dims[(key, 'out')].size:
+                self._dim(graph.dims[(key, 'out')])
         n_groups = len(graph.groups)
         self.matrix = np.stack(rows) if rows else np.zeros((0, n_groups))
         self.const = np.asarray(consts, dtype=np.float64)
@@ -107,6 +113,16 @@ class CostModel:
 
     def params(self, kept: np.ndarray) -> float:
         return self._evaluate(self.params_parts, kept)
+
+    def channels(self, kept: np.ndarray) -> np.ndarray:
+        """Channel count of every dim (index: :attr:`dim_index`) with ``kept`` units per group."""
+        return self.matrix @ np.asarray(kept, dtype=np.float64) + self.const
+
+    def op_measure(self, value: Callable[[OpRecord], float]):
+        """``value(op)`` of every traced op summed, as a function of kept units: each op's value
+        scales with its channels (as FLOPs do). Returns ``kept -> float``."""
+        parts = self._pack(self._op_terms(value))
+        return lambda kept: self._evaluate(parts, kept)
 
     # -- building -----------------------------------------------------------------------
     def _dim(self, dim: Optional[Dim]) -> Optional[int]:
@@ -126,12 +142,12 @@ class CostModel:
             self._consts.append(const)
         return self.dim_index[key]
 
-    def _flops_terms(self) -> List[_Term]:
+    def _op_terms(self, op_value: Callable[[OpRecord], float]) -> List[_Term]:
         terms = []
         dims = self.graph.dims
         gates = [n for n, m in self.graph.modules.items() if isinstance(m, tuple(CHANNEL_GATES))]
         for rec, key in self.graph.op_records:
-            value = op_flops(rec)
+            value = op_value(rec)
             if value == 0:
                 continue
             module = rec.module_obj

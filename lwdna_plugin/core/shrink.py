@@ -20,11 +20,12 @@ import torch_pruning as tp
 from .batches import check_inputs, check_model_runs
 from .channel_config import FORMAT, VERSION, group_entries, model_identity, signature_hash, summarize, write_json
 from .config import LWDNAConfig
-from .errors import ConfigError, UnsupportedModelError
+from .errors import ConfigError, InfeasibleTargetError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
 from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
                        check_hypernet_memory, generated_layer_names, hypernet_bytes, model_device)
+from .latency import LatencyModel, LayerTable, WallClockProfiler, cache_dir
 from .masking import channel_mixing_types, verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
@@ -92,8 +93,13 @@ class Budget:
     measure: Callable[[np.ndarray], float]
     kept_full: np.ndarray
 
+    latency: Optional[LatencyModel] = None
+
     @classmethod
-    def of(cls, graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig) -> 'Budget':
+    def of(cls, graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig,
+           latency: Optional[Callable[[np.ndarray, np.ndarray], LatencyModel]] = None) -> 'Budget':
+        """``latency(low, high)`` builds the latency model for kept units between ``low`` and
+        ``high`` (needed for a latency target)."""
         divisors = [_unit_divisor(cfg.channel_divisor, g.unit_channels) for g in graph.groups]
         widened = _widened_units(graph, cfg.width_mult, divisors)
         prunable = graph.prunable_groups
@@ -103,11 +109,20 @@ class Budget:
                   for g in prunable]
         full = cost_model.full_units()
         kept_full = full.copy()
-        kept_full[[g.index for g in prunable]] = [widened[g.index] for g in prunable]
-        target = cfg.absolute_target(cost_model.flops(full), cost_model.params(full))
-        measure = cost_model.flops if cfg.target_kind == 'flops' else cost_model.params
-        return cls(cfg, divisors, widened, np.asarray([g.index for g in prunable]), floors, target, measure,
-                   kept_full)
+        prunable_idx = np.asarray([g.index for g in prunable])
+        kept_full[prunable_idx] = [widened[g.index] for g in prunable]
+        if cfg.target_kind == 'latency':
+            low = full.copy()
+            low[prunable_idx] = [min(_round_up(f, divisors[g.index]), widened[g.index])
+                                 for f, g in zip(floors, prunable)]
+            model = latency(low, kept_full.copy())
+            measure, baseline = model.predict, model.baseline_s
+        else:
+            model = None
+            measure = cost_model.flops if cfg.target_kind == 'flops' else cost_model.params
+            baseline = measure(full)
+        return cls(cfg, divisors, widened, prunable_idx, floors, cfg.absolute_target(baseline), measure,
+                   kept_full, model)
 
     @property
     def prunable_divisors(self) -> List[int]:
@@ -130,11 +145,39 @@ class Budget:
 def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
                  forward_fn: Optional[ForwardFn] = None) -> None:
     """Raise :class:`InfeasibleTargetError` (or :class:`ConfigError`) if ``cfg`` cannot be met on
-    ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run."""
+    ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run.
+    A latency target is only validated here (checking it means timing the network):
+    :func:`shrink` checks it before widening."""
     cfg.validate()
+    if cfg.target_kind == 'latency':
+        return
     cfg = cfg.for_device(model_device(model))
     graph = _channel_graph(model, example_inputs, cfg, forward_fn)
     Budget.of(graph, CostModel(graph), cfg).check()
+
+
+def latency_builder(graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig, example: Any,
+                    forward_fn: Optional[ForwardFn], profiler: Any = None
+                    ) -> Callable[[np.ndarray, np.ndarray], LatencyModel]:
+    """What :meth:`Budget.of` builds the latency model with: ``profiler`` (default a
+    :class:`WallClockProfiler` on ``cfg``'s latency device, dtype and batch) times the layers
+    and the networks; the layer table is cached unless ``cfg.latency_cache`` is False."""
+    if profiler is None:
+        profiler = WallClockProfiler(cfg.latency_device or model_device(graph.model), cfg.latency_dtype,
+                                     cfg.latency_batch)
+
+    def build_network(kept: np.ndarray) -> nn.Module:
+        return resize_groups(graph, {g.index: int(kept[g.index]) for g in graph.prunable_groups},
+                             init_like_baseline=False)
+
+    def build(low: np.ndarray, high: np.ndarray) -> LatencyModel:
+        table = LayerTable(profiler, cache_dir() if cfg.latency_cache else None)
+        model = LatencyModel(graph, cost_model, low, high, example, forward_fn, profiler, table, build_network)
+        logger.info('latency table: %d layers, %d points measured, %d from the cache, in %.1f s; baseline %.3f ms, '
+                    'floors %.3f ms (measured in %.1f s in all)', model.layers, table.measured, table.reused,
+                    model.table_s, 1e3 * model.baseline_s, 1e3 * model.low_s, model.build_s)
+        return model
+    return build
 
 
 def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
@@ -178,7 +221,7 @@ class InPlaceSGD(torch.optim.SGD):
 def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
            forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
            builder: Optional[Dict[str, Any]] = None,
-           make_optimizer: Optional[OptimizerFactory] = None) -> ShrinkResult:
+           make_optimizer: Optional[OptimizerFactory] = None, latency_profiler: Any = None) -> ShrinkResult:
     """Find the LW-DNA version of ``model`` (left unchanged) and return it pruned.
 
     ``batches`` yields ``(inputs, targets)`` training batches; ``loss_fn(output, targets)``
@@ -186,12 +229,15 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     ``builder`` (JSON-serialisable) is stored in the channel config to say how to rebuild
     the baseline (e.g. ``{'zoo': 'timm', 'name': 'resnet50', 'kwargs': {...}}``).
     ``make_optimizer(params)`` replaces the SGD of ``cfg`` for the search steps
-    (``criterion`` 'gradient' / 'magnitude').
+    (``criterion`` 'gradient' / 'magnitude'). ``latency_profiler`` replaces the wall-clock
+    timing of a latency target (:class:`~lwdna_plugin.core.latency.WallClockProfiler`'s
+    ``cache_key`` / ``layer`` / ``network``).
     """
     checkpointing = checkpointing_flags(model)
     set_flags(model, {key: False for key in checkpointing})   # see checkpointing_flags
     try:
-        result = _shrink(model, batches, loss_fn, cfg, forward_fn, model_name, builder, make_optimizer)
+        result = _shrink(model, batches, loss_fn, cfg, forward_fn, model_name, builder, make_optimizer,
+                         latency_profiler)
     finally:
         set_flags(model, checkpointing)
     set_flags(result.model, checkpointing)   # the LW-DNA network trains as the baseline was set up to
@@ -201,7 +247,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
 def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfig,
            forward_fn: Optional[ForwardFn] = None, model_name: Optional[str] = None,
            builder: Optional[Dict[str, Any]] = None,
-           make_optimizer: Optional[OptimizerFactory] = None) -> ShrinkResult:
+           make_optimizer: Optional[OptimizerFactory] = None, latency_profiler: Any = None) -> ShrinkResult:
     """:func:`shrink` with gradient checkpointing off."""
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
@@ -229,7 +275,12 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     logger.info('grouped %d channel groups (%d prunable) in %.2f s', len(base_graph.groups),
                 len(base_graph.prunable_groups), timings['grouping_s'])
 
-    budget = Budget.of(base_graph, base_cost, cfg)
+    t = time.perf_counter()
+    latency = latency_builder(base_graph, base_cost, cfg, example, forward_fn, latency_profiler) \
+        if cfg.target_kind == 'latency' else None
+    budget = Budget.of(base_graph, base_cost, cfg, latency)
+    if budget.latency is not None:
+        timings['latency_model_s'] = time.perf_counter() - t
     budget.check()   # an unreachable target fails here, before any widening or scoring
 
     t = time.perf_counter()
@@ -268,6 +319,14 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                         'given: the dataloader has fewer')
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
                               cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind)
+    latency_report = None
+    if budget.latency is not None:
+        search, latency_report = _search_measured_latency(budget, [scores[g.units] for g in prunable], search)
+        over = latency_report['measured_s'] / target - 1
+        if over > LATENCY_AGREEMENT:
+            warnings.append(f'the LW-DNA network measured {100 * over:+.1f} % from the latency target after '
+                            f'{len(latency_report["rounds"])} rounds: the floors or the timing noise of this '
+                            'device keep it above; lower rho / tau or measure with a larger latency_batch')
     timings['search_s'] = search.time_s
     logger.info('bisection: %d iterations, %s %.6g (target %.6g) in %.3f s', search.iterations,
                 cfg.target_kind, search.value, target, search.time_s)
@@ -314,6 +373,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                      'optimizer': None if cfg.criterion == 'gradient_sum' else 'caller' if make_optimizer else
                      f'{cfg.search_optimizer}(lr={cfg.search_lr}, momentum={cfg.search_momentum}, '
                      f'weight_decay={cfg.search_weight_decay})'},
+        'latency': latency_report,
         'probe_relative_error': probe_error,
         'probe_without_channel_mixing': channel_mixing_types(pruned),
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
@@ -328,6 +388,48 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                           search, table)
     logger.info('summary: %s', result.summary())
     return result
+
+
+LATENCY_ROUNDS = 3          # searches with the prediction corrected by a measured network
+LATENCY_AGREEMENT = 0.02    # stop when the measured latency is this close to the target
+
+
+def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: SearchResult
+                             ) -> Tuple[SearchResult, Dict[str, Any]]:
+    """Measure the network ``search`` chose; while it misses the target by more than
+    :data:`LATENCY_AGREEMENT`, rescale the prediction to that measurement and search again
+    (at most :data:`LATENCY_ROUNDS` searches). Returns the round whose measured latency is
+    closest to the target without exceeding it by more than :data:`LATENCY_AGREEMENT` (else the
+    fastest) and the latency report: each round's prediction (made before its network was
+    measured) and measurement."""
+    cfg, latency = budget.cfg, budget.latency
+    rounds, searches = [], []
+    for i in range(LATENCY_ROUNDS):
+        if i:
+            try:
+                search = bisect_threshold(scores, budget.floors, budget.cost, budget.target, cfg.tolerance,
+                                          cfg.max_iterations, budget.prunable_divisors, what='latency')
+            except InfeasibleTargetError as e:   # the measured level puts the target out of reach
+                logger.warning('warning: latency round %d: %s', i + 1, e)
+                break
+        kept = budget.kept_full.copy()
+        kept[budget.prunable_idx] = search.kept
+        measured = latency.measure(kept)
+        rounds.append({'predicted_s': search.value, 'measured_s': measured})
+        searches.append(search)
+        logger.info('latency round %d: predicted %.3f ms, measured %.3f ms (%+.1f %%), target %.3f ms', i + 1,
+                    1e3 * search.value, 1e3 * measured, 100 * (search.value / measured - 1), 1e3 * budget.target)
+        if abs(measured / budget.target - 1) <= LATENCY_AGREEMENT:
+            break
+        latency.correct(kept, measured)
+    within = [i for i, r in enumerate(rounds) if r['measured_s'] <= budget.target * (1 + LATENCY_AGREEMENT)]
+    best = max(within, key=lambda i: rounds[i]['measured_s']) if within else \
+        min(range(len(rounds)), key=lambda i: rounds[i]['measured_s'])
+    report = {**latency.summary(), 'target_s': budget.target, 'predicted_s': rounds[best]['predicted_s'],
+              'measured_s': rounds[best]['measured_s'],
+              'relative_error': rounds[best]['predicted_s'] / rounds[best]['measured_s'] - 1,
+              'rounds': rounds, 'chosen_round': best + 1}
+    return searches[best], report
 
 
 def widen(model: nn.Module, example_inputs: Any, width_mult: float, forward_fn: Optional[ForwardFn] = None,
