@@ -2,7 +2,8 @@
 # The CUDA check, as one prepared script (under 8 minutes on one GPU). It prints one table:
 # the CUDA-marked tests; a shrink of ResNet50 x2 at 224², batch 64 (time / one baseline training
 # iteration, peak GPU memory); the digits demo trained on CUDA; torchrun --nproc_per_node 1 with
-# NCCL for the mmpretrain and basicsr entry points; latency fp32 and bf16 (benchmarks/latency.py).
+# NCCL for the mmpretrain and basicsr entry points; latency fp32 (with the latency-target rows) and
+# bf16 (benchmarks/latency.py).
 #
 #   bash benchmarks/gpu_check.sh             # on a machine without CUDA: a dry run saying what it would do
 #   bash benchmarks/gpu_check.sh --dry-run
@@ -23,13 +24,13 @@ fi
 
 # name | time limit (s) | command
 STEPS=(
-  "CUDA tests (pytest -m cuda)|90|$PY -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider"
-  "shrink ResNet50 x2 224² b64|120|$PY benchmarks/shrink_overhead.py --device cuda --cases resnet50-imagenet-b64 --runs 1 --repeats 3 --no-compare"
+  "CUDA tests (pytest -m cuda)|85|$PY -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider"
+  "shrink ResNet50 x2 224² b64|110|$PY benchmarks/shrink_overhead.py --device cuda --cases resnet50-imagenet-b64 --runs 1 --repeats 3 --no-compare"
   "digits demo on CUDA (lwdna-train)|60|$PY -m lwdna_plugin.cli.train configs/lwdna/demo_digits.py --work-dir $LOGS/demo_digits"
-  "torchrun 1 GPU NCCL: mmpretrain|60|$PY -m torch.distributed.run --nproc_per_node 1 --master_port 29511 -m lwdna_plugin.cli.train configs/lwdna/demo_digits.py --launcher pytorch --work-dir $LOGS/dist_digits"
-  "torchrun 1 GPU NCCL: basicsr|60|$PY -m lwdna_plugin.cli.make_restoration_demo_data && $PY -m torch.distributed.run --nproc_per_node 1 --master_port 29512 -m lwdna_plugin.cli.train_basicsr -opt configs/basicsr/lwdna/demo_edsr_x4.yml --launcher pytorch"
-  "latency fp32, batch 1 and 32|45|$PY benchmarks/latency.py --device cuda --dtype float32"
-  "latency bf16, batch 1 and 32|45|$PY benchmarks/latency.py --device cuda --dtype bfloat16"
+  "torchrun 1 GPU NCCL: mmpretrain|55|$PY -m torch.distributed.run --nproc_per_node 1 --master_port 29511 -m lwdna_plugin.cli.train configs/lwdna/demo_digits.py --launcher pytorch --work-dir $LOGS/dist_digits"
+  "torchrun 1 GPU NCCL: basicsr|55|$PY -m lwdna_plugin.cli.make_restoration_demo_data && $PY -m torch.distributed.run --nproc_per_node 1 --master_port 29512 -m lwdna_plugin.cli.train_basicsr -opt configs/basicsr/lwdna/demo_edsr_x4.yml --launcher pytorch"
+  "latency fp32 + latency target, batch 1 and 32|75|$PY benchmarks/latency.py --device cuda --dtype float32"
+  "latency bf16, batch 1 and 32|40|$PY benchmarks/latency.py --device cuda --dtype bfloat16 --no-latency-target"
 )
 
 if [ $DRY = 1 ]; then

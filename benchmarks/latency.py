@@ -18,6 +18,8 @@ the predicted latency beside the one measured here.
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
 import os
 import statistics
 import sys
@@ -32,6 +34,7 @@ import torch.nn as nn  # noqa: E402
 
 from benchmarks.common import CASES, build_case  # noqa: E402
 from lwdna_plugin import count_flops_params  # noqa: E402
+from lwdna_plugin.core.errors import InfeasibleTargetError  # noqa: E402
 
 
 def measure(models: Dict[str, nn.Module], forward: Callable, x: torch.Tensor, rounds: int,
@@ -64,6 +67,7 @@ def main(argv=None) -> None:
     p.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
     p.add_argument('--no-latency-target', action='store_true', help='leave out the latency-target rows')
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='[%(asctime)s] %(message)s', datefmt='%H:%M:%S')   # stderr
     dtype = getattr(torch, args.dtype)
     print(f'torch {torch.__version__}, device {args.device}'
           f'{"" if args.device != "cpu" else f" ({torch.get_num_threads()} threads)"}, {args.dtype}')
@@ -77,14 +81,21 @@ def main(argv=None) -> None:
         flops_params = {k: count_flops_params(m, input_shape=case.input_shape, forward_fn=case.forward)
                         for k, m in case.models.items()}
         flops = {k: v[0] for k, v in flops_params.items()}
-        models = {k: m.eval().to(args.device, dtype) for k, m in case.models.items()}
+        models = {k: copy.deepcopy(m).eval().to(args.device, dtype) for k, m in case.models.items()}   # shrink: CPU
         for batch in args.batches:
             x = torch.randn(batch, *case.input_shape[1:], device=args.device, dtype=dtype)
             size = 'x'.join(map(str, case.input_shape[2:]))
             if not args.no_latency_target:   # the latency target: the FLOPs-mode model's FLOPs ratio
                 target = flops['lwdna'] / flops['baseline']
-                result = case.shrink(latency_target=round(target, 4), latency_batch=batch,
-                                     latency_dtype=args.dtype, latency_device=args.device, channel_divisor='auto')
+                latency = dict(latency_target=round(target, 4), latency_batch=batch, latency_dtype=args.dtype,
+                               latency_device=args.device, channel_divisor='auto')
+                try:
+                    result, floors = case.shrink(**latency), ''
+                except InfeasibleTargetError as e:   # what a user does: lower the floors as the error says
+                    print(f'{name}, batch {batch}: {e}; again with rho and tau halved', file=sys.stderr)
+                    floors = ' (ρ, τ ÷ 2)'
+                    result = case.shrink(**latency, rho=case.settings.get('rho', 0.4) / 2,
+                                         tau=case.settings.get('tau', 0.45) / 2)
                 lat = result.channel_config['latency']
                 models['lwdna_latency'] = result.model.eval().to(args.device, dtype)
                 flops_params['lwdna_latency'] = count_flops_params(result.model, input_shape=case.input_shape,
@@ -98,7 +109,7 @@ def main(argv=None) -> None:
                 base_f, base_p = flops_params['baseline']
                 lw_f, lw_p = flops_params['lwdna_latency']
                 latency_rows.append(
-                    f"| {name} | {batch} | {target:.3f} | {t['lwdna_latency'] / t['baseline']:.3f} "
+                    f"| {name}{floors} | {batch} | {target:.3f} | {t['lwdna_latency'] / t['baseline']:.3f} "
                     f"| {t['lwdna'] / t['baseline']:.3f} | {lat['predicted_s'] / lat['baseline_s']:.3f} "
                     f"| {100 * (lat['predicted_s'] / lat['baseline_s'] * t['baseline'] / t['lwdna_latency'] - 1):+.1f} "
                     f"| {100 * (lat['rounds'][0]['predicted_s'] / lat['rounds'][0]['measured_s'] - 1):+.1f} "

@@ -51,3 +51,17 @@ def test_lwdna_model_trains_in_bfloat16_autocast(cuda_batches):
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss)
+
+
+def test_latency_target_on_cuda(cuda_batches, tmp_path, monkeypatch):
+    """The latency table and the networks timed on the GPU (channel_divisor='auto': 8)."""
+    monkeypatch.setenv('LWDNA_CACHE_DIR', str(tmp_path))
+    torch.manual_seed(0)
+    model = timm.create_model('resnet18', num_classes=10).cuda()
+    cfg = LWDNAConfig(latency_target=0.8, latency_batch=32, embedding_dim=2, channel_divisor='auto')
+    result = shrink(model, cuda_batches, F.cross_entropy, cfg)
+    lat = result.channel_config['latency']
+    assert lat['device'] == torch.cuda.get_device_name() and lat['batch'] == 32
+    assert lat['table_points_measured'] > 0 and lat['measured_s'] > 0 and lat['predicted_s'] > 0
+    assert result.channel_config['hyperparameters']['channel_divisor'] == 8
+    assert all(e['lwdna_channels'] % 8 == 0 for e in result.channel_config['groups'] if not e['fixed'])

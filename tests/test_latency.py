@@ -25,6 +25,8 @@ class SyntheticProfiler:
     """A device whose layer takes 1 ns per multiply-add at the batch, and whose network takes
     1 ns per FLOP of the paper's convention plus a fixed overhead: deterministic."""
 
+    quantum = 8   # the channel block: widths are looked up rounded up to it
+
     def __init__(self, batch: int = 4, version: str = 'synthetic-1'):
         self.batch, self.version = batch, version
         self.layer_calls, self.network_calls = [], 0

@@ -4,7 +4,7 @@
 The prediction has two parts. Every conv / linear layer is looked up in a **layer table**:
 its latency measured on the chosen device, dtype and batch at the corners of the channel
 range the search can give it (all groups at their floors .. all widened), with channel
-counts rounded up to multiples of :data:`QUANTUM` (the vector width the kernels work in),
+counts rounded up to multiples of the device's channel block (:func:`channel_quantum`),
 and interpolated bilinearly in (input, output) channels in between — the form of a layer's
 cost (a constant, a memory term in each of the two counts, a compute term in their product).
 Everything else (norms, activations, additions, pooling, the framework's per-op overhead) is
@@ -41,7 +41,6 @@ from ..version import __version__
 
 logger = logging.getLogger('lwdna_plugin')
 
-QUANTUM = 8                 # channel counts are looked up rounded up to a multiple of this
 MAX_MEASURE_BATCH = 8       # layers of larger batches are timed at this batch and scaled (linear there)
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _VIEWS = ('view', 'reshape', 'flatten', 'unflatten', 'permute', 'transpose', 't', 'squeeze', 'unsqueeze',
@@ -102,10 +101,10 @@ def layer_spec(rec: OpRecord) -> Optional[LayerSpec]:
 
 
 def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_s: float = 0.05,
-               max_reps: int = 15) -> List[float]:
+               min_reps: int = 2, max_reps: int = 30) -> List[float]:
     """Median seconds of each of ``fns`` after one warm-up call each, timed in interleaved rounds
     (every function once per round, so drifting noise hits all alike) until the rounds last
-    about ``min_time_s`` (at least 2 rounds)."""
+    about ``min_time_s`` (``min_reps`` to ``max_reps`` rounds)."""
     def once(fn) -> float:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
@@ -119,11 +118,20 @@ def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_
         for fn in fns:
             once(fn)
         times = [[once(fn)] for fn in fns]
-        reps = max(2, min(max_reps, math.ceil(min_time_s / max(sum(t[0] for t in times), 1e-6))))
+        reps = max(min_reps, min(max_reps, math.ceil(min_time_s / max(sum(t[0] for t in times), 1e-6))))
         for _ in range(reps - 1):
             for fn, t in zip(fns, times):
                 t.append(once(fn))
     return [statistics.median(t) for t in times]
+
+
+def channel_quantum(device: torch.device) -> int:
+    """The channel block the device's conv kernels work in (a layer with 72 channels costs what
+    one with 80 does on a CPU with AVX-512: measured, docs/results.md): 16 on AVX-512 CPUs
+    (oneDNN's fp32 blocking), 8 on other CPUs and on CUDA (tensor-core tiles)."""
+    if device.type == 'cpu' and torch.backends.cpu.get_cpu_capability().startswith('AVX512'):
+        return 16
+    return 8
 
 
 def device_name(device: torch.device) -> str:
@@ -146,10 +154,11 @@ class WallClockProfiler:
         self.device, self.dtype_name, self.batch = torch.device(device), dtype, batch
         self.dtype = DTYPES[dtype]
         self.measure_batch = min(batch, MAX_MEASURE_BATCH)
+        self.quantum = channel_quantum(self.device)
 
     def cache_key(self) -> Dict[str, Any]:
         return {'device': device_name(self.device), 'dtype': self.dtype_name, 'batch': self.batch,
-                'measure_batch': self.measure_batch, 'quantum': QUANTUM, 'torch': torch.__version__,
+                'measure_batch': self.measure_batch, 'quantum': self.quantum, 'torch': torch.__version__,
                 'lwdna_plugin': __version__}
 
     def layer(self, spec: LayerSpec, ci: int, co: int) -> float:
@@ -165,7 +174,7 @@ class WallClockProfiler:
         copies = [copy.deepcopy(m).eval().to(self.device, self.dtype) for m in models]
         inputs = tree_map(lambda t: self._batched(t) if torch.is_tensor(t) else t, example)
         forward_fn = forward_fn or default_forward
-        return time_calls([lambda m=m: forward_fn(m, inputs) for m in copies], self.device, min_time_s=0.3)
+        return time_calls([lambda m=m: forward_fn(m, inputs) for m in copies], self.device, min_time_s=1.0)
 
     def _batched(self, t: torch.Tensor) -> torch.Tensor:
         t = t[:1].to(self.device)
@@ -247,7 +256,7 @@ class LatencyModel:
                  example: Any, forward_fn: Optional[ForwardFn], profiler: Any, table: LayerTable,
                  build_network: Callable[[np.ndarray], nn.Module]):
         start = time.perf_counter()
-        self.profiler, self.table = profiler, table
+        self.profiler, self.table, self.quantum = profiler, table, profiler.quantum
         self.example, self.forward_fn, self.build_network = example, forward_fn, build_network
         self.cost_model = cost_model
         lo_ch, hi_ch = cost_model.channels(low), cost_model.channels(high)
@@ -263,13 +272,13 @@ class LatencyModel:
                 row = cost_model.dim_index.get((dim.key, dim.kind)) if dim is not None else None
                 rows.append((row, traced))
             (ri, fi), (ro, fo) = rows
-            step = math.lcm(QUANTUM, spec.out_per_group) if spec.grouped else QUANTUM
+            step = math.lcm(self.quantum, spec.out_per_group) if spec.grouped else self.quantum
             co_axis = self._axis(ro, fo, lo_ch, hi_ch, step)
             if spec.grouped:   # input channels follow the groups
                 ci_axis = [c * spec.in_per_group // spec.out_per_group for c in co_axis]
                 ri, fi = None, -1
             else:
-                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, QUANTUM)
+                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, self.quantum)
             if spec.grouped:   # one axis: the corners (low, low) and (high, high)
                 t = [[table(spec, int(ci), int(co))] * 2 for ci, co in zip(ci_axis, co_axis)]
             else:
@@ -292,7 +301,7 @@ class LatencyModel:
         table.save()
         self.table_s = time.perf_counter() - start
         # the rest, a·E + b, through the baseline and the all-floors network
-        self.low, self.high, self.scale = low, high, 1.0
+        self.low, self.high, self.scale, self._measured = low, high, 1.0, []
         self.baseline = build_network(cost_model.full_units())
         self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
@@ -306,25 +315,34 @@ class LatencyModel:
 
     def layers_s(self, kept: np.ndarray) -> float:
         """Seconds of the conv / linear layers with ``kept`` units (the table's part)."""
+        return float(self.layer_times(kept).sum())
+
+    def layer_times(self, kept: np.ndarray) -> np.ndarray:
+        """The table's seconds of each conv / linear op (trace order) with ``kept`` units."""
         ch = self.cost_model.channels(kept)
-        co = np.where(self._co_row >= 0, np.ceil(ch[self._co_row] / QUANTUM) * QUANTUM, self._co_fix)
+        q = self.quantum
+        co = np.where(self._co_row >= 0, np.ceil(ch[self._co_row] / q) * q, self._co_fix)
         co = np.where(self._co_row >= 0, np.maximum(co, self._co_grid[:, 0]), co)
-        ci = np.where(self._ci_row >= 0, np.ceil(ch[self._ci_row] / QUANTUM) * QUANTUM, self._ci_fix)
+        ci = np.where(self._ci_row >= 0, np.ceil(ch[self._ci_row] / q) * q, self._ci_fix)
         u = _fraction(ci, self._ci_grid)
         v = _fraction(co, self._co_grid)
         u = np.where(self._grouped, v, u)   # grouped: one axis
         c = self._corners
-        t = (1 - u) * ((1 - v) * c[:, 0, 0] + v * c[:, 0, 1]) + u * ((1 - v) * c[:, 1, 0] + v * c[:, 1, 1])
-        return float(t.sum())
+        return (1 - u) * ((1 - v) * c[:, 0, 0] + v * c[:, 0, 1]) + u * ((1 - v) * c[:, 1, 0] + v * c[:, 1, 1])
 
     def predict(self, kept: np.ndarray) -> float:
         """Predicted seconds of one forward pass with ``kept`` units per group."""
-        return self.scale * (self.layers_s(kept) + self.rest_per_element * self._elements(kept) + self.rest_const)
+        return self.scale * self._unscaled(kept)
 
     def correct(self, kept: np.ndarray, measured_s: float) -> None:
-        """Rescale the prediction to ``measured_s`` at ``kept`` (a network measured near the
-        search's answer: the table's shape, the measured level)."""
-        self.scale *= measured_s / self.predict(kept)
+        """Add a network measured near the search's answer: the prediction is rescaled by the
+        geometric mean of measured / table-predicted over every network added so far (the
+        table's shape, the measured level, the noise of one measurement averaged out)."""
+        self._measured.append(math.log(measured_s / self._unscaled(kept)))
+        self.scale = math.exp(sum(self._measured) / len(self._measured))
+
+    def _unscaled(self, kept: np.ndarray) -> float:
+        return self.layers_s(kept) + self.rest_per_element * self._elements(kept) + self.rest_const
 
     def measure(self, kept: np.ndarray) -> float:
         """Measured seconds of one forward pass of the network with ``kept`` units per group,
