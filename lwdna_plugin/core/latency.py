@@ -301,7 +301,7 @@ class LatencyModel:
         table.save()
         self.table_s = time.perf_counter() - start
         # the rest, a·E + b, through the baseline and the all-floors network
-        self.low, self.high, self.scale, self._measured = low, high, 1.0, []
+        self.low, self.high, self.scale, self._measured = low, high, 1.0, [0.0, 0.0]   # baseline, floors
         self.baseline = build_network(cost_model.full_units())
         self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
@@ -336,8 +336,9 @@ class LatencyModel:
 
     def correct(self, kept: np.ndarray, measured_s: float) -> None:
         """Add a network measured near the search's answer: the prediction is rescaled by the
-        geometric mean of measured / table-predicted over every network added so far (the
-        table's shape, the measured level, the noise of one measurement averaged out)."""
+        geometric mean of measured / table-predicted over every measured network, the baseline
+        and the floors network (predicted exactly) included — the table's shape, the level of
+        the measurements, no single noisy measurement moving the floors out of reach."""
         self._measured.append(math.log(measured_s / self._unscaled(kept)))
         self.scale = math.exp(sum(self._measured) / len(self._measured))
 

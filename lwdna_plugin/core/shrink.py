@@ -390,7 +390,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     return result
 
 
-LATENCY_ROUNDS = 3          # searches with the prediction corrected by a measured network
+LATENCY_ROUNDS = 4          # searches with the prediction corrected by a measured network
 LATENCY_AGREEMENT = 0.02    # stop when the measured latency is this close to the target
 
 
