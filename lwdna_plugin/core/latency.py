@@ -301,7 +301,7 @@ class LatencyModel:
         table.save()
         self.table_s = time.perf_counter() - start
         # the rest, a·E + b, through the baseline and the all-floors network
-        self.low, self.high, self.scale, self._measured = low, high, 1.0, [0.0, 0.0]   # baseline, floors
+        self.low, self.high, self.scale, self._measured = low, high, 1.0, []
         self.baseline = build_network(cost_model.full_units())
         self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
@@ -336,11 +336,15 @@ class LatencyModel:
 
     def correct(self, kept: np.ndarray, measured_s: float) -> None:
         """Add a network measured near the search's answer: the prediction is rescaled by the
-        geometric mean of measured / table-predicted over every measured network, the baseline
-        and the floors network (predicted exactly) included — the table's shape, the level of
-        the measurements, no single noisy measurement moving the floors out of reach."""
+        geometric mean of measured / table-predicted over the networks added (the table's
+        shape, the measured level, one measurement's noise averaged out)."""
         self._measured.append(math.log(measured_s / self._unscaled(kept)))
         self.scale = math.exp(sum(self._measured) / len(self._measured))
+
+    def damp(self) -> None:
+        """Count the baseline and the floors network (predicted exactly) in that mean too: the
+        correction when it would put the floors, which were measured below it, out of reach."""
+        self.scale = math.exp(sum(self._measured) / (len(self._measured) + 2))
 
     def _unscaled(self, kept: np.ndarray) -> float:
         return self.layers_s(kept) + self.rest_per_element * self._elements(kept) + self.rest_const

@@ -404,14 +404,22 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
     measured) and measurement."""
     cfg, latency = budget.cfg, budget.latency
     rounds, searches = [], []
+
+    def search_again() -> SearchResult:
+        return bisect_threshold(scores, budget.floors, budget.cost, budget.target, cfg.tolerance,
+                                cfg.max_iterations, budget.prunable_divisors, what='latency')
+
     for i in range(LATENCY_ROUNDS):
         if i:
             try:
-                search = bisect_threshold(scores, budget.floors, budget.cost, budget.target, cfg.tolerance,
-                                          cfg.max_iterations, budget.prunable_divisors, what='latency')
-            except InfeasibleTargetError as e:   # the measured level puts the target out of reach
-                logger.warning('warning: latency round %d: %s', i + 1, e)
-                break
+                search = search_again()
+            except InfeasibleTargetError:   # the correction put the floors out of reach: damp it
+                latency.damp()
+                try:
+                    search = search_again()
+                except InfeasibleTargetError as e:
+                    logger.warning('warning: latency round %d: %s', i + 1, e)
+                    break
         kept = budget.kept_full.copy()
         kept[budget.prunable_idx] = search.kept
         measured = latency.measure(kept)
