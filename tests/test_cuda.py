@@ -54,7 +54,7 @@ def test_lwdna_model_trains_in_bfloat16_autocast(cuda_batches):
 
 
 def test_latency_target_on_cuda(cuda_batches, tmp_path, monkeypatch):
-    """The latency table and the networks timed on the GPU (channel_divisor='auto': 8)."""
+    """The latency table and the networks timed on the GPU (channel_divisor='auto': 8 on CUDA)."""
     monkeypatch.setenv('LWDNA_CACHE_DIR', str(tmp_path))
     torch.manual_seed(0)
     model = timm.create_model('resnet18', num_classes=10).cuda()

@@ -152,15 +152,18 @@ def test_widen_doubles_every_prunable_group_and_keeps_io_shapes():
         widen(model, x[:1], 0.5, MM_FORWARD)
 
 
-def test_channel_divisor_auto_is_resolved_for_the_device_and_recorded(digit_batches):
-    from lwdna_plugin.core.config import AUTO_CHANNEL_DIVISOR
+def test_channel_divisor_auto_is_resolved_for_the_device_and_recorded(digit_batches, monkeypatch):
     cfg = LWDNAConfig(flops_target=0.9, embedding_dim=2, channel_divisor='auto')
-    assert cfg.for_device(torch.device('cpu')).channel_divisor == AUTO_CHANNEL_DIVISOR['cpu'] == 8
-    assert cfg.for_device(torch.device('cuda')).channel_divisor == AUTO_CHANNEL_DIVISOR['cuda'] == 8
+    here = 16 if torch.backends.cpu.get_cpu_capability().startswith('AVX512') else 8
+    assert cfg.for_device(torch.device('cpu')).channel_divisor == here
+    assert cfg.for_device(torch.device('cuda')).channel_divisor == 8
     assert LWDNAConfig(flops_target=0.9, channel_divisor=4).for_device(torch.device('cuda')).channel_divisor == 4
     with pytest.raises(ConfigError, match='channel_divisor'):
         LWDNAConfig(flops_target=0.9, channel_divisor='fast')
     result = shrink(timm.create_model('resnet18', num_classes=10), digit_batches, F.cross_entropy, cfg)
-    assert result.channel_config['hyperparameters']['channel_divisor'] == 8
+    assert result.channel_config['hyperparameters']['channel_divisor'] == here
     widths = [m.out_channels for m in result.model.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert all(w % 8 == 0 for w in widths)
+    assert all(w % here == 0 for w in widths)
+    for capability, block in (('AVX512', 16), ('AVX2', 8), ('DEFAULT', 8)):   # the CPU's channel block
+        monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda c=capability: c)
+        assert cfg.for_device(torch.device('cpu')).channel_divisor == block

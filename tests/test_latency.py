@@ -191,7 +191,9 @@ def test_wall_clock_latency_target_reports_prediction_and_measurement(digit_batc
     assert 0 < lat['floors_s'] and 0 < lat['baseline_s'] and lat['predicted_s'] > 0 and lat['measured_s'] > 0
     assert len(lat['rounds']) == len([r for r in lat['rounds'] if r['measured_s'] > 0]) <= 4
     assert result.channel_config['timings']['latency_model_s'] > 0
-    assert all(e['lwdna_channels'] % 8 == 0 for e in result.channel_config['groups'] if not e['fixed'])
+    block = result.channel_config['hyperparameters']['channel_divisor']   # 'auto': 8 or 16 here
+    assert block in (8, 16)
+    assert all(e['lwdna_channels'] % block == 0 for e in result.channel_config['groups'] if not e['fixed'])
     again = shrink(model, digit_batches, F.cross_entropy, cfg).channel_config['latency']
     assert again['table_points_measured'] == 0 and again['table_points_cached'] > 0
 

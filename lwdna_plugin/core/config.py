@@ -16,9 +16,6 @@ LATENCY_DTYPES = ('float32', 'bfloat16', 'float16')
 CRITERIA = ('gradient', 'magnitude', 'gradient_sum')
 SEARCH_OPTIMIZERS = ('sgd', 'adam')
 
-# channel_divisor='auto', per device type (see LWDNAConfig.for_device)
-AUTO_CHANNEL_DIVISOR = {'cuda': 8, 'cpu': 8}
-
 
 @dataclass
 class LWDNAConfig:
@@ -140,13 +137,16 @@ class LWDNAConfig:
             setattr(self, name, tuple(value))
 
     def for_device(self, device: torch.device) -> 'LWDNAConfig':
-        """This config with ``channel_divisor='auto'`` made a number for ``device``: 8 on CUDA
-        (tensor cores work on multiples of 8) and 8 on CPU too, where it measured best (it cut
-        LW-DNA's latency penalty at batch 32 from +31 % to +8 % on ResNet50, +10 % to +3 % on EDSR,
-        +7 % to -4 % on MobileNetV2, docs/results.md)."""
+        """This config with ``channel_divisor='auto'`` made a number for ``device``: the channel
+        block its conv kernels work in (:func:`~lwdna_plugin.core.latency.channel_quantum`): 8 on
+        CUDA (tensor-core tiles), 16 on AVX-512 CPUs, 8 on other CPUs. Measured on an AVX-512 CPU
+        (docs/results.md): ÷16 was faster than ÷8 in 5 of 6 model / batch rows at the same FLOPs
+        (MobileNetV2 batch 32: ÷1 1.126, ÷8 0.993, ÷16 0.944 of the baseline's latency)."""
         if self.channel_divisor != 'auto':
             return self
-        return dataclasses.replace(self, channel_divisor=AUTO_CHANNEL_DIVISOR.get(torch.device(device).type, 1))
+        from .latency import channel_quantum   # not at import: latency needs the graph modules
+
+        return dataclasses.replace(self, channel_divisor=channel_quantum(torch.device(device)))
 
     @property
     def target_kind(self) -> str:
