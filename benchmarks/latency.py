@@ -21,10 +21,8 @@ import argparse
 import copy
 import logging
 import os
-import statistics
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -35,24 +33,15 @@ import torch.nn as nn  # noqa: E402
 from benchmarks.common import CASES, build_case  # noqa: E402
 from lwdna_plugin import count_flops_params  # noqa: E402
 from lwdna_plugin.core.errors import InfeasibleTargetError  # noqa: E402
+from lwdna_plugin.core.latency import time_calls  # noqa: E402
 
 
 def measure(models: Dict[str, nn.Module], forward: Callable, x: torch.Tensor, rounds: int,
             warmup: int = 2) -> Dict[str, float]:
     """Median seconds per forward pass of each model, measured in interleaved rounds."""
-    times: Dict[str, List[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for r in range(warmup + rounds):
-            for name, model in models.items():
-                if x.is_cuda:
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                forward(model, x)
-                if x.is_cuda:
-                    torch.cuda.synchronize()
-                if r >= warmup:
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    times = time_calls([lambda m=m: forward(m, x) for m in models.values()], x.device, min_time_s=0,
+                       min_reps=rounds, max_reps=rounds, warmup=warmup)
+    return dict(zip(models, times))
 
 
 def rounds_for(batch: int, device: str) -> int:

@@ -101,10 +101,10 @@ def layer_spec(rec: OpRecord) -> Optional[LayerSpec]:
 
 
 def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_s: float = 0.05,
-               min_reps: int = 2, max_reps: int = 30) -> List[float]:
-    """Median seconds of each of ``fns`` after one warm-up call each, timed in interleaved rounds
-    (every function once per round, so drifting noise hits all alike) until the rounds last
-    about ``min_time_s`` (``min_reps`` to ``max_reps`` rounds)."""
+               min_reps: int = 2, max_reps: int = 30, warmup: int = 1) -> List[float]:
+    """Median seconds of each of ``fns`` after ``warmup`` interleaved warm-up rounds, timed in
+    interleaved rounds (every function once per round, so drifting noise hits all alike) until
+    the rounds last about ``min_time_s`` (``min_reps`` to ``max_reps`` rounds)."""
     def once(fn) -> float:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
@@ -115,8 +115,9 @@ def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_
         return time.perf_counter() - start
 
     with torch.inference_mode():
-        for fn in fns:
-            once(fn)
+        for _ in range(warmup):
+            for fn in fns:
+                once(fn)
         times = [[once(fn)] for fn in fns]
         reps = max(min_reps, min(max_reps, math.ceil(min_time_s / max(sum(t[0] for t in times), 1e-6))))
         for _ in range(reps - 1):
@@ -202,16 +203,13 @@ class LayerTable:
         self.path = os.path.join(directory, 'latency', f'{digest}.json') if directory else None
         self.entries: Dict[str, float] = self._read()
         self.measured = self.reused = 0
-        self.measure_s = 0.0
 
     def __call__(self, spec: LayerSpec, ci: int, co: int) -> float:
         entry = f'{spec.name()}|{ci}|{co}'
         if entry in self.entries:
             self.reused += 1
             return self.entries[entry]
-        start = time.perf_counter()
         value = float(self.profiler.layer(spec, ci, co))
-        self.measure_s += time.perf_counter() - start
         self.measured += 1
         self.entries[entry] = value
         return value
@@ -260,7 +258,7 @@ class LatencyModel:
         self.example, self.forward_fn, self.build_network = example, forward_fn, build_network
         self.cost_model = cost_model
         lo_ch, hi_ch = cost_model.channels(low), cost_model.channels(high)
-        ci_row, co_row, ci_fix, co_fix, corners, ci_grid, co_grid = [], [], [], [], [], [], []
+        ci_row, co_row, ci_fix, co_fix, corners, ci_grid, co_grid, grouped = [], [], [], [], [], [], [], []
         for rec, _ in graph.op_records:
             spec = layer_spec(rec)
             if spec is None:
@@ -274,15 +272,14 @@ class LatencyModel:
             (ri, fi), (ro, fo) = rows
             step = math.lcm(self.quantum, spec.out_per_group) if spec.grouped else self.quantum
             co_axis = self._axis(ro, fo, lo_ch, hi_ch, step)
-            if spec.grouped:   # input channels follow the groups
+            if spec.grouped:   # input channels follow the groups; one axis: corners (low, low), (high, high)
                 ci_axis = [c * spec.in_per_group // spec.out_per_group for c in co_axis]
                 ri, fi = None, -1
-            else:
-                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, self.quantum)
-            if spec.grouped:   # one axis: the corners (low, low) and (high, high)
                 t = [[table(spec, int(ci), int(co))] * 2 for ci, co in zip(ci_axis, co_axis)]
             else:
+                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, self.quantum)
                 t = [[table(spec, int(ci), int(co)) for co in co_axis] for ci in ci_axis]
+            grouped.append(spec.grouped)
             ci_row.append(-1 if ri is None else ri)
             co_row.append(-1 if ro is None else ro)
             ci_fix.append(fi)
@@ -293,7 +290,7 @@ class LatencyModel:
         self.layers = len(corners)
         self._ci_row, self._co_row = np.asarray(ci_row, dtype=np.int64), np.asarray(co_row, dtype=np.int64)
         self._ci_fix, self._co_fix = np.asarray(ci_fix, dtype=np.float64), np.asarray(co_fix, dtype=np.float64)
-        self._grouped = self._ci_fix < 0
+        self._grouped = np.asarray(grouped, dtype=bool)
         self._ci_grid = np.asarray(ci_grid, dtype=np.float64).reshape(-1, 2)
         self._co_grid = np.asarray(co_grid, dtype=np.float64).reshape(-1, 2)
         self._corners = np.asarray(corners, dtype=np.float64).reshape(-1, 2, 2)
@@ -301,7 +298,7 @@ class LatencyModel:
         table.save()
         self.table_s = time.perf_counter() - start
         # the rest, a·E + b, through the baseline and the all-floors network
-        self.low, self.high, self.scale, self._measured = low, high, 1.0, []
+        self.scale, self._measured = 1.0, []
         self.baseline = build_network(cost_model.full_units())
         self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
@@ -322,6 +319,7 @@ class LatencyModel:
         ch = self.cost_model.channels(kept)
         q = self.quantum
         co = np.where(self._co_row >= 0, np.ceil(ch[self._co_row] / q) * q, self._co_fix)
+        # a grouped layer's low corner is rounded to whole groups too, possibly above ceil(c / q) · q
         co = np.where(self._co_row >= 0, np.maximum(co, self._co_grid[:, 0]), co)
         ci = np.where(self._ci_row >= 0, np.ceil(ch[self._ci_row] / q) * q, self._ci_fix)
         u = _fraction(ci, self._ci_grid)
