@@ -6,7 +6,8 @@ its LW-DNA version by shrinking that baseline with the LW-DNA config's ``lwdna``
 (also with ``channel_divisor=8``, kept widths rounded to multiples of 8). Scoring batches are
 the embedded data at the model's input size (digits for classifiers, scikit-image photographs
 for EDSR). Latency: eval mode, ``torch.inference_mode``, warm-up, then rounds in which every
-variant runs once in turn (so noise hits all alike); the median per variant is reported.
+variant runs once in turn (so noise hits all alike); reported: the baseline's median, and for
+each LW-DNA variant the baseline's median times the median of its per-round ratio to it.
 
 With a latency target (rows of their own): the baseline shrunk with ``latency_target`` set to
 the FLOPs-mode LW-DNA model's FLOPs ratio, at each batch (the latency table is per batch),
@@ -33,19 +34,20 @@ import torch.nn as nn  # noqa: E402
 from benchmarks.common import CASES, build_case  # noqa: E402
 from lwdna_plugin import count_flops_params  # noqa: E402
 from lwdna_plugin.core.errors import InfeasibleTargetError  # noqa: E402
-from lwdna_plugin.core.latency import time_calls  # noqa: E402
+from lwdna_plugin.core.latency import paired_seconds, time_rounds  # noqa: E402
 
 
 def measure(models: Dict[str, nn.Module], forward: Callable, x: torch.Tensor, rounds: int,
             warmup: int = 2) -> Dict[str, float]:
-    """Median seconds per forward pass of each model, measured in interleaved rounds."""
-    times = time_calls([lambda m=m: forward(m, x) for m in models.values()], x.device, min_time_s=0,
-                       min_reps=rounds, max_reps=rounds, warmup=warmup)
-    return dict(zip(models, times))
+    """Seconds per forward pass of each model, measured in interleaved rounds: the first
+    model's median, the others' as that times their median per-round ratio to it."""
+    times = time_rounds([lambda m=m: forward(m, x) for m in models.values()], x.device, min_time_s=0,
+                        min_reps=rounds, max_reps=rounds, warmup=warmup)
+    return dict(zip(models, paired_seconds(times)))
 
 
 def rounds_for(batch: int, device: str) -> int:
-    return 20 if batch == 1 or device == 'cuda' else 5
+    return 20 if batch == 1 or device == 'cuda' else 10
 
 
 def main(argv=None) -> None:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from lwdna_plugin import LWDNAConfig, count_flops_params, shrink
 from lwdna_plugin.core.errors import ConfigError, InfeasibleTargetError
-from lwdna_plugin.core.latency import LayerSpec, LayerTable, WallClockProfiler, cache_dir
+from lwdna_plugin.core.latency import LayerSpec, LayerTable, WallClockProfiler, cache_dir, paired_seconds
 
 SECONDS_PER_MAC = 1e-9
 OVERHEAD_S = 2e-4
@@ -67,7 +67,7 @@ def test_latency_target_hits_its_budget_on_a_synthetic_device(digit_batches, cac
     assert lat['baseline_s'] == pytest.approx(base_s)
     measured = profiler.networks([result.model], x)[0]
     assert measured == pytest.approx(lat['measured_s'])           # the report measured this network
-    assert measured / base_s <= 0.6 * 1.02                         # on budget as measured
+    assert measured / base_s <= 0.6 * 1.01                         # on budget as measured
     assert measured / base_s >= 0.6 * 0.95
     assert abs(lat['predicted_s'] / measured - 1) <= 0.10          # the table's prediction
     assert 1 <= len(lat['rounds']) <= 4
@@ -83,6 +83,53 @@ def test_latency_target_hits_its_budget_on_a_synthetic_device(digit_batches, cac
     assert profiler.network_calls <= 2 + 2 * 4 + 1
 
 
+class BumpProfiler(SyntheticProfiler):
+    """The synthetic device with a slowdown the table cannot see: zero at the baseline and at
+    the floors network (which the rest is fitted on), up to ``bump`` in between."""
+
+    def __init__(self, base_flops: float, low_flops: float, bump: float = 0.12):
+        super().__init__()
+        self.base_flops, self.low_flops, self.bump = base_flops, low_flops, bump
+
+    def networks(self, models, example, forward_fn=None):
+        seconds = super().networks(models, example, forward_fn)
+        flops = [count_flops_params(m, inputs=example, forward_fn=forward_fn)[0] for m in models]
+        where = [min(max((f - self.low_flops) / (self.base_flops - self.low_flops), 0), 1) for f in flops]
+        return [s * (1 + self.bump * np.sin(np.pi * w)) for s, w in zip(seconds, where)]
+
+
+def test_latency_rounds_correct_a_table_that_misses(digit_batches, cache):
+    """The first search lands ~10 % over on this device; the measured rounds bring the kept
+    network under the budget (at most 1 % over as measured), every round before it outside
+    the window, and the report names the round kept."""
+    model = _resnet()
+    x = digit_batches[0][0][:1]
+    cfg = LWDNAConfig(latency_target=0.6, width_mult=1.5, embedding_dim=2, channel_divisor=8)
+    floors = shrink(model, digit_batches, F.cross_entropy, cfg, latency_profiler=SyntheticProfiler())
+    low_flops = floors.channel_config['latency']['floors_s']   # on the synthetic device: seconds -> FLOPs
+    base_flops = count_flops_params(model, inputs=x)[0]
+    profiler = BumpProfiler(base_flops, (low_flops - OVERHEAD_S) / (SECONDS_PER_MAC * 4))
+    result = shrink(model, digit_batches, F.cross_entropy, cfg, latency_profiler=profiler)
+    lat = result.channel_config['latency']
+    rounds, target = lat['rounds'], lat['target_s']
+    assert len(rounds) >= 2 and rounds[0]['measured_s'] > target * 1.01
+    assert all(not 0.97 <= r['measured_s'] / target <= 1.01 for r in rounds[:-1])
+    kept = rounds[lat['chosen_round'] - 1]
+    assert kept['measured_s'] == lat['measured_s'] <= target * 1.01
+    assert profiler.networks([model, result.model], x)[1] == pytest.approx(lat['measured_s'])
+    assert not any('network measured' in w for w in result.channel_config['warnings'])
+
+
+def test_paired_seconds_cancels_drift_between_rounds():
+    """Each round runs the reference and the others back to back: a round twice as slow for
+    all (the machine's drift) leaves the ratio; the reference is its own median."""
+    rounds = np.array([[1.0, 0.90, 1.10], [2.0, 1.80, 2.20], [1.0, 0.91, 1.12], [1.1, 0.99, 1.21], [3.0, 2.6, 3.3]])
+    reference, faster, slower = paired_seconds(rounds)
+    assert reference == pytest.approx(1.1)
+    assert faster == pytest.approx(1.1 * 0.90) and slower == pytest.approx(1.1 * 1.10)
+    assert paired_seconds(rounds[:, :1]) == [pytest.approx(1.1)]
+
+
 def test_absolute_latency_target_in_milliseconds(digit_batches, cache):
     model = _resnet()
     profiler = SyntheticProfiler()
@@ -90,7 +137,7 @@ def test_absolute_latency_target_in_milliseconds(digit_batches, cache):
     cfg = LWDNAConfig(latency_target_ms=1e3 * 0.7 * base_s, width_mult=1.5, embedding_dim=2, channel_divisor=8)
     lat = shrink(model, digit_batches, F.cross_entropy, cfg, latency_profiler=profiler).channel_config['latency']
     assert lat['target_s'] == pytest.approx(0.7 * base_s)
-    assert lat['measured_s'] <= 0.7 * base_s * 1.02
+    assert lat['measured_s'] <= 0.7 * base_s * 1.01
 
 
 def test_unreachable_latency_target_fails_before_scoring(digit_batches, cache, monkeypatch):

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import platform
-import statistics
 import tempfile
 import time
 from dataclasses import astuple, dataclass
@@ -42,6 +41,7 @@ from ..version import __version__
 logger = logging.getLogger('lwdna_plugin')
 
 MAX_MEASURE_BATCH = 8       # layers of larger batches are timed at this batch and scaled (linear there)
+NETWORK_ROUNDS = 5          # interleaved rounds at least when whole networks are timed (their ratio: ~1 % noise)
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _VIEWS = ('view', 'reshape', 'flatten', 'unflatten', 'permute', 'transpose', 't', 'squeeze', 'unsqueeze',
           'expand', 'getitem', 'split', 'chunk', 'split_with_sizes', 'narrow', 'unbind', 'detach', 'contiguous')
@@ -100,11 +100,11 @@ def layer_spec(rec: OpRecord) -> Optional[LayerSpec]:
     return None
 
 
-def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_s: float = 0.05,
-               min_reps: int = 2, max_reps: int = 30, warmup: int = 1) -> List[float]:
-    """Median seconds of each of ``fns`` after ``warmup`` interleaved warm-up rounds, timed in
-    interleaved rounds (every function once per round, so drifting noise hits all alike) until
-    the rounds last about ``min_time_s`` (``min_reps`` to ``max_reps`` rounds)."""
+def time_rounds(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_s: float = 0.05,
+                min_reps: int = 2, max_reps: int = 30, warmup: int = 1) -> np.ndarray:
+    """Seconds of each of ``fns`` (columns) in each timed round (rows), after ``warmup``
+    interleaved warm-up rounds; every function runs once per round, so drifting noise hits all
+    alike; rounds until they last about ``min_time_s`` (``min_reps`` to ``max_reps`` rounds)."""
     def once(fn) -> float:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
@@ -118,12 +118,25 @@ def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_
         for _ in range(warmup):
             for fn in fns:
                 once(fn)
-        times = [[once(fn)] for fn in fns]
-        reps = max(min_reps, min(max_reps, math.ceil(min_time_s / max(sum(t[0] for t in times), 1e-6))))
-        for _ in range(reps - 1):
-            for fn, t in zip(fns, times):
-                t.append(once(fn))
-    return [statistics.median(t) for t in times]
+        rounds = [[once(fn) for fn in fns]]
+        reps = max(min_reps, min(max_reps, math.ceil(min_time_s / max(sum(rounds[0]), 1e-6))))
+        rounds += [[once(fn) for fn in fns] for _ in range(reps - 1)]
+    return np.asarray(rounds, dtype=np.float64)
+
+
+def time_calls(fns: Sequence[Callable[[], Any]], device: torch.device, min_time_s: float = 0.05,
+               min_reps: int = 2, max_reps: int = 30, warmup: int = 1) -> List[float]:
+    """Median seconds of each of ``fns`` over the rounds of :func:`time_rounds`."""
+    return np.median(time_rounds(fns, device, min_time_s, min_reps, max_reps, warmup), axis=0).tolist()
+
+
+def paired_seconds(rounds: np.ndarray) -> List[float]:
+    """Seconds per call from :func:`time_rounds`' rounds, the first column the reference: its
+    median, and for every other column the reference's median times the median of its
+    per-round ratio to the reference (ratios taken within a round cancel the machine's drift,
+    which on shared CPUs moves a batch-32 forward pass by several percent between rounds)."""
+    reference = float(np.median(rounds[:, 0]))
+    return [reference] + [reference * float(np.median(rounds[:, j] / rounds[:, 0])) for j in range(1, rounds.shape[1])]
 
 
 def channel_quantum(device: torch.device) -> int:
@@ -171,11 +184,14 @@ class WallClockProfiler:
     def networks(self, models: Sequence[nn.Module], example: Any, forward_fn: Optional[ForwardFn] = None
                  ) -> List[float]:
         """Seconds of one forward pass of each model (copies are moved; the models are left as
-        they are) on ``example`` (one sample) repeated to :attr:`batch`, timed interleaved."""
+        they are) on ``example`` (one sample) repeated to :attr:`batch`, timed interleaved for
+        at least :data:`NETWORK_ROUNDS` rounds; the first model is the reference of
+        :func:`paired_seconds`."""
         copies = [copy.deepcopy(m).eval().to(self.device, self.dtype) for m in models]
         inputs = tree_map(lambda t: self._batched(t) if torch.is_tensor(t) else t, example)
         forward_fn = forward_fn or default_forward
-        return time_calls([lambda m=m: forward_fn(m, inputs) for m in copies], self.device, min_time_s=1.0)
+        return paired_seconds(time_rounds([lambda m=m: forward_fn(m, inputs) for m in copies], self.device,
+                                          min_time_s=2.0, min_reps=NETWORK_ROUNDS))
 
     def _batched(self, t: torch.Tensor) -> torch.Tensor:
         t = t[:1].to(self.device)
@@ -351,7 +367,7 @@ class LatencyModel:
         """Measured seconds of one forward pass of the network with ``kept`` units per group,
         timed interleaved with the baseline and scaled by the baseline's drift since the model
         was built (the ratio to the baseline is what is measured)."""
-        seconds, baseline_now = self.profiler.networks([self.build_network(kept), self.baseline], self.example,
+        baseline_now, seconds = self.profiler.networks([self.baseline, self.build_network(kept)], self.example,
                                                        self.forward_fn)
         return seconds * self.baseline_s / baseline_now
 

@@ -323,7 +323,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     if budget.latency is not None:
         search, latency_report = _search_measured_latency(budget, [scores[g.units] for g in prunable], search)
         over = latency_report['measured_s'] / target - 1
-        if over > LATENCY_AGREEMENT:
+        if over > LATENCY_ABOVE:
             warnings.append(f'the LW-DNA network measured {100 * over:+.1f} % from the latency target after '
                             f'{len(latency_report["rounds"])} rounds: the floors or the timing noise of this '
                             'device keep it above; lower rho / tau or measure with a larger latency_batch')
@@ -391,17 +391,17 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
 
 
 LATENCY_ROUNDS = 4          # searches with the prediction corrected by a measured network
-LATENCY_AGREEMENT = 0.02    # stop when the measured latency is this close to the target
+LATENCY_ABOVE = 0.01        # a measured network within (1 - LATENCY_BELOW, 1 + LATENCY_ABOVE) · target
+LATENCY_BELOW = 0.03        # ends the rounds: a budget is an upper bound, so the window is lopsided
 
 
 def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: SearchResult
                              ) -> Tuple[SearchResult, Dict[str, Any]]:
-    """Measure the network ``search`` chose; while it misses the target by more than
-    :data:`LATENCY_AGREEMENT`, rescale the prediction to that measurement and search again
-    (at most :data:`LATENCY_ROUNDS` searches). Returns the round whose measured latency is
-    closest to the target without exceeding it by more than :data:`LATENCY_AGREEMENT` (else the
-    fastest) and the latency report: each round's prediction (made before its network was
-    measured) and measurement."""
+    """Measure the network ``search`` chose; while it is outside the window
+    ``(1 - LATENCY_BELOW, 1 + LATENCY_ABOVE) · target``, rescale the prediction to that
+    measurement and search again (at most :data:`LATENCY_ROUNDS` searches). Returns the slowest
+    round measured at most ``(1 + LATENCY_ABOVE) · target`` (else the fastest) and the latency
+    report: each round's prediction (made before its network was measured) and measurement."""
     cfg, latency = budget.cfg, budget.latency
     rounds, searches = [], []
 
@@ -427,10 +427,10 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
         searches.append(search)
         logger.info('latency round %d: predicted %.3f ms, measured %.3f ms (%+.1f %%), target %.3f ms', i + 1,
                     1e3 * search.value, 1e3 * measured, 100 * (search.value / measured - 1), 1e3 * budget.target)
-        if abs(measured / budget.target - 1) <= LATENCY_AGREEMENT:
+        if -LATENCY_BELOW <= measured / budget.target - 1 <= LATENCY_ABOVE:
             break
         latency.correct(kept, measured)
-    within = [i for i, r in enumerate(rounds) if r['measured_s'] <= budget.target * (1 + LATENCY_AGREEMENT)]
+    within = [i for i, r in enumerate(rounds) if r['measured_s'] <= budget.target * (1 + LATENCY_ABOVE)]
     best = max(within, key=lambda i: rounds[i]['measured_s']) if within else \
         min(range(len(rounds)), key=lambda i: rounds[i]['measured_s'])
     report = {**latency.summary(), 'target_s': budget.target, 'predicted_s': rounds[best]['predicted_s'],
