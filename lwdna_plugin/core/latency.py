@@ -35,6 +35,7 @@ from torch.utils._pytree import tree_map
 
 from .flops import CostModel
 from .groups import CONV_TYPES, ChannelGraph
+from .search import round_up
 from .tracing import ForwardFn, OpRecord, default_forward
 from ..version import __version__
 
@@ -258,10 +259,6 @@ class LayerTable:
             return {}
 
 
-def _round_up(value: float, step: int) -> int:
-    return int(-(-round(value) // step) * step)
-
-
 class LatencyModel:
     """Predicted seconds of one forward pass (at the profiler's batch) of ``graph``'s model as a
     function of kept units per group, for kept units between ``low`` and ``high``."""
@@ -314,7 +311,7 @@ class LatencyModel:
         table.save()
         self.table_s = time.perf_counter() - start
         # the rest, a·E + b, through the baseline and the all-floors network
-        self.scale, self._measured = 1.0, []
+        self.scale, self._log_ratio = 1.0, 0.0
         self.baseline = build_network(cost_model.full_units())
         self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
@@ -324,7 +321,7 @@ class LatencyModel:
     def _axis(row: Optional[int], traced: int, lo_ch: np.ndarray, hi_ch: np.ndarray, step: int) -> List[int]:
         if row is None or lo_ch[row] == hi_ch[row]:   # a fixed count: two equal corners
             return [int(round(lo_ch[row])) if row is not None else int(traced)] * 2
-        return [_round_up(lo_ch[row], step), _round_up(hi_ch[row], step)]
+        return [int(round_up(round(lo_ch[row]), step)), int(round_up(round(hi_ch[row]), step))]
 
     def layers_s(self, kept: np.ndarray) -> float:
         """Seconds of the conv / linear layers with ``kept`` units (the table's part)."""
@@ -349,16 +346,16 @@ class LatencyModel:
         return self.scale * self._unscaled(kept)
 
     def correct(self, kept: np.ndarray, measured_s: float) -> None:
-        """Add a network measured near the search's answer: the prediction is rescaled by the
-        geometric mean of measured / table-predicted over the networks added (the table's
-        shape, the measured level, one measurement's noise averaged out)."""
-        self._measured.append(math.log(measured_s / self._unscaled(kept)))
-        self.scale = math.exp(sum(self._measured) / len(self._measured))
+        """Rescale the prediction by measured / table-predicted of the network measured last,
+        the one nearest the search's answer (the table is off by different factors for
+        networks of different widths: narrower ones run further from their layers' sum)."""
+        self._log_ratio = math.log(measured_s / self._unscaled(kept))
+        self.scale = math.exp(self._log_ratio)
 
     def damp(self) -> None:
-        """Count the baseline and the floors network (predicted exactly) in that mean too: the
-        correction when it would put the floors, which were measured below it, out of reach."""
-        self.scale = math.exp(sum(self._measured) / (len(self._measured) + 2))
+        """Average that factor with the baseline's and the floors network's (1: predicted
+        exactly): the correction when it would put the floors, measured below it, out of reach."""
+        self.scale = math.exp(self._log_ratio / 3)
 
     def _unscaled(self, kept: np.ndarray) -> float:
         return self.layers_s(kept) + self.rest_per_element * self._elements(kept) + self.rest_const

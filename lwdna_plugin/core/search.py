@@ -24,13 +24,18 @@ class SearchResult:
     history: List[List[float]] = field(default_factory=list)   # [threshold, value]
 
 
+def round_up(value, step):
+    """``value`` rounded up to a multiple of ``step`` (integers or integer arrays)."""
+    return -(-value // step) * step
+
+
 def group_counts(sorted_desc: Sequence[np.ndarray], floors: np.ndarray, threshold: float,
                  divisors: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Units kept per group: score ≥ min(t, k-th largest), rounded up to the group's divisor."""
     counts = np.empty(len(sorted_desc), dtype=np.int64)
     for i, s in enumerate(sorted_desc):
         counts[i] = max(floors[i], int(np.searchsorted(-s, -threshold, side='right')))
-    counts = np.minimum(-(-counts // divisors) * divisors, totals)
+    counts = np.minimum(round_up(counts, divisors), totals)
     return counts
 
 
@@ -42,7 +47,7 @@ def check_feasible(totals: Sequence[int], floors: Sequence[int], cost: Callable[
     totals = np.asarray(totals, dtype=np.int64)
     floors = np.minimum(np.maximum(np.asarray(floors, dtype=np.int64), 1), totals)
     divisors = np.ones_like(totals) if divisors is None else np.asarray(divisors, dtype=np.int64)
-    least = cost(np.minimum(-(-floors // divisors) * divisors, totals))
+    least = cost(np.minimum(round_up(floors, divisors), totals))
     if least > target * (1 + tolerance):
         raise InfeasibleTargetError(
             f'the {what} target {target:.6g} is below what the floors already keep ({least:.6g}); '
@@ -118,7 +123,7 @@ def _refine(counts: np.ndarray, cost: Callable[[np.ndarray], float], target: flo
     within ``tolerance`` or nothing improves."""
     counts = counts.copy()
     value = cost(counts)
-    lower = np.minimum(-(-floors // divisors) * divisors, totals)
+    lower = np.minimum(round_up(floors, divisors), totals)
 
     def moves(c):
         for g in range(len(c)):

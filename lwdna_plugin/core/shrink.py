@@ -30,7 +30,7 @@ from .masking import channel_mixing_types, verify_pruned
 from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
-from .search import SearchResult, bisect_threshold, check_feasible
+from .search import SearchResult, bisect_threshold, check_feasible, round_up
 from .tracing import ForwardFn
 from ..version import __version__
 
@@ -113,7 +113,7 @@ class Budget:
         kept_full[prunable_idx] = [widened[g.index] for g in prunable]
         if cfg.target_kind == 'latency':
             low = full.copy()
-            low[prunable_idx] = [min(_round_up(f, divisors[g.index]), widened[g.index])
+            low[prunable_idx] = [min(round_up(f, divisors[g.index]), widened[g.index])
                                  for f, g in zip(floors, prunable)]
             model = latency(low, kept_full.copy())
             measure, baseline = model.predict, model.baseline_s
@@ -471,7 +471,7 @@ def set_flags(model: nn.Module, flags: Dict[Tuple[str, str], bool]) -> None:
 
 def _widened_units(graph: ChannelGraph, width_mult: float, divisors: Optional[List[int]] = None) -> Dict[int, int]:
     """round(width_mult · units) per prunable group (at least 1), rounded up to its divisor."""
-    return {g.index: _round_up(max(1, math.floor(width_mult * g.num_units + 0.5)),
+    return {g.index: round_up(max(1, math.floor(width_mult * g.num_units + 0.5)),
                                divisors[g.index] if divisors else 1) for g in graph.prunable_groups}
 
 
@@ -492,5 +492,3 @@ def _unit_divisor(channel_divisor: int, unit_channels: int) -> int:
     return max(1, channel_divisor // math.gcd(channel_divisor, max(1, unit_channels)))
 
 
-def _round_up(value: int, step: int) -> int:
-    return -(-value // step) * step
