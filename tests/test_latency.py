@@ -39,7 +39,7 @@ class SyntheticProfiler:
         per_out = ci // (co // spec.out_per_group) if spec.grouped else ci
         return SECONDS_PER_MAC * self.batch * prod(spec.shape) * co * per_out * prod(spec.kernel or (1,))
 
-    def networks(self, models, example, forward_fn=None):
+    def networks(self, models, example, forward_fn=None, rounds=None):
         self.network_calls += len(models)
         return [SECONDS_PER_MAC * self.batch * count_flops_params(m, inputs=example, forward_fn=forward_fn)[0]
                 + OVERHEAD_S for m in models]
@@ -91,7 +91,7 @@ class BumpProfiler(SyntheticProfiler):
         super().__init__()
         self.base_flops, self.low_flops, self.bump = base_flops, low_flops, bump
 
-    def networks(self, models, example, forward_fn=None):
+    def networks(self, models, example, forward_fn=None, rounds=None):
         seconds = super().networks(models, example, forward_fn)
         flops = [count_flops_params(m, inputs=example, forward_fn=forward_fn)[0] for m in models]
         where = [min(max((f - self.low_flops) / (self.base_flops - self.low_flops), 0), 1) for f in flops]

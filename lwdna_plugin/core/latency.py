@@ -43,6 +43,7 @@ logger = logging.getLogger('lwdna_plugin')
 
 MAX_MEASURE_BATCH = 8       # layers of larger batches are timed at this batch and scaled (linear there)
 NETWORK_ROUNDS = 5          # interleaved rounds at least when whole networks are timed (their ratio: ~1 % noise)
+CALIBRATION_ROUNDS = 3      # for the two networks the rest is fitted on (their error is corrected in the rounds)
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _VIEWS = ('view', 'reshape', 'flatten', 'unflatten', 'permute', 'transpose', 't', 'squeeze', 'unsqueeze',
           'expand', 'getitem', 'split', 'chunk', 'split_with_sizes', 'narrow', 'unbind', 'detach', 'contiguous')
@@ -182,17 +183,16 @@ class WallClockProfiler:
         x = spec.example(self.measure_batch, ci, self.device, self.dtype)
         return time_calls([lambda: layer(x)], self.device)[0] * self.batch / self.measure_batch
 
-    def networks(self, models: Sequence[nn.Module], example: Any, forward_fn: Optional[ForwardFn] = None
-                 ) -> List[float]:
+    def networks(self, models: Sequence[nn.Module], example: Any, forward_fn: Optional[ForwardFn] = None,
+                 rounds: int = NETWORK_ROUNDS) -> List[float]:
         """Seconds of one forward pass of each model (copies are moved; the models are left as
         they are) on ``example`` (one sample) repeated to :attr:`batch`, timed interleaved for
-        at least :data:`NETWORK_ROUNDS` rounds; the first model is the reference of
-        :func:`paired_seconds`."""
+        at least ``rounds`` rounds; the first model is the reference of :func:`paired_seconds`."""
         copies = [copy.deepcopy(m).eval().to(self.device, self.dtype) for m in models]
         inputs = tree_map(lambda t: self._batched(t) if torch.is_tensor(t) else t, example)
         forward_fn = forward_fn or default_forward
         return paired_seconds(time_rounds([lambda m=m: forward_fn(m, inputs) for m in copies], self.device,
-                                          min_time_s=2.0, min_reps=NETWORK_ROUNDS))
+                                          min_time_s=2.0, min_reps=rounds))
 
     def _batched(self, t: torch.Tensor) -> torch.Tensor:
         t = t[:1].to(self.device)
@@ -313,7 +313,8 @@ class LatencyModel:
         # the rest, a·E + b, through the baseline and the all-floors network
         self.scale, self._log_ratio = 1.0, 0.0
         self.baseline = build_network(cost_model.full_units())
-        self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn)
+        self.baseline_s, self.low_s = profiler.networks([self.baseline, build_network(low)], example, forward_fn,
+                                                        rounds=CALIBRATION_ROUNDS)
         self._fit_rest(cost_model.full_units(), self.baseline_s, low, self.low_s)
         self.build_s = time.perf_counter() - start
 
