@@ -120,6 +120,36 @@ def test_latency_rounds_correct_a_table_that_misses(digit_batches, cache):
     assert not any('network measured' in w for w in result.channel_config['warnings'])
 
 
+class JitteryProfiler(SyntheticProfiler):
+    """The synthetic device whose candidate measurements swing +20 % / -15 % in turn: more
+    timing noise than the rounds' window (the calibration networks are exact)."""
+
+    def __init__(self):
+        super().__init__()
+        self.candidates = 0
+
+    def networks(self, models, example, forward_fn=None, rounds=None):
+        seconds = super().networks(models, example, forward_fn)
+        if rounds is None:   # a round's measurement: [baseline, candidate]
+            seconds[1] *= (1.20, 0.85)[self.candidates % 2]
+            self.candidates += 1
+        return seconds
+
+
+def test_latency_rounds_on_a_device_noisier_than_the_window(digit_batches, cache):
+    """No round lands in the window: all four are measured, the kept one is the slowest measured
+    under the budget, and the warning says the network keeps fewer channels than allowed."""
+    cfg = LWDNAConfig(latency_target=0.6, width_mult=1.5, embedding_dim=2, channel_divisor=8)
+    result = shrink(_resnet(), digit_batches, F.cross_entropy, cfg, latency_profiler=JitteryProfiler())
+    lat = result.channel_config['latency']
+    measured = [r['measured_s'] / lat['target_s'] for r in lat['rounds']]
+    assert len(measured) == 4 and all(m > 1.01 or m < 0.97 for m in measured)
+    under = [m for m in measured if m <= 1.01]
+    assert under and lat['measured_s'] / lat['target_s'] == pytest.approx(max(under))
+    assert any('keeps fewer channels than the budget allows' in w for w in result.channel_config['warnings'])
+    assert not any('the search ended' in w for w in result.channel_config['warnings'])   # the window decides
+
+
 def test_paired_seconds_cancels_drift_between_rounds():
     """Each round runs the reference and the others back to back: a round twice as slow for
     all (the machine's drift) leaves the ratio; the reference is its own median."""

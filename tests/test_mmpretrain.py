@@ -17,6 +17,7 @@ from lwdna_plugin.mmpretrain import load_mmengine_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'configs' / 'lwdna' / 'demo_digits.py'
+LATENCY_DEMO = ROOT / 'configs' / 'lwdna' / 'demo_digits_latency.py'
 SHORT = ['--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=1']
 
 
@@ -105,6 +106,30 @@ def test_two_process_ddp_builds_one_architecture(tmp_path):
     # DDP checks that every rank holds the same parameter shapes; only rank 0 scored
     assert log.count('scored batch 2/2') == 1
     assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+def test_latency_target_config_measures_on_the_training_device(tmp_path, monkeypatch):
+    """configs/lwdna/demo_digits_latency.py: the budget is timed on the device the model trains
+    on (CPU here) at the config's batch, the table cached where LWDNA_CACHE_DIR says, and the
+    kept round recorded in the channel config and the checkpoint; floors that already cost more
+    than the budget (rho 1: the widened widths) are refused before training."""
+    monkeypatch.setenv('LWDNA_CACHE_DIR', str(tmp_path / 'cache'))
+    work = tmp_path / 'work'
+    proc, log = run('tools/train.py', LATENCY_DEMO, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert proc.returncode == 0, log[-3000:]
+    config = json.loads((work / 'lwdna_channels.json').read_text())
+    lat = config['latency']
+    assert config['target'] == {'kind': 'latency', 'value': pytest.approx(0.9 * lat['baseline_s'])}
+    assert lat['batch'] == 64 and lat['dtype'] == 'float32' and lat['device'].endswith('threads)')
+    assert 1 <= len(lat['rounds']) <= 4 and lat['measured_s'] == lat['rounds'][lat['chosen_round'] - 1]['measured_s']
+    assert os.listdir(tmp_path / 'cache' / 'latency') == [lat['cache_file']]
+    assert 'latency round 1: predicted' in log and 'LW-DNA result' in log
+    if torch_version() >= NAMED_SAFE_GLOBALS_TORCH:   # mmengine checkpoints are refused before (test_security)
+        assert load_mmengine_checkpoint(work / 'epoch_1.pth')['meta']['lwdna_channel_config'] == config
+    proc, log = run('tools/train.py', LATENCY_DEMO, '--work-dir', tmp_path / 'refused', '--cfg-options',
+                    'model.lwdna.rho=1.0')
+    assert proc.returncode == 2 and 'below what the floors already keep' in log
+    assert not (tmp_path / 'refused').exists()
 
 
 @pytest.mark.parametrize('options,phrase', [
