@@ -304,6 +304,27 @@ def test_unreachable_target_fails_before_any_folder_is_made(demo):
     assert not (demo / 'tb_logger' / 'far_new_dncnn').exists()
 
 
+def test_latency_target_in_an_option_file(demo, monkeypatch):
+    """``latency_target`` in the lwdna block: timed on the training device at the option file's
+    patch size before basicsr makes any folder (floors over the budget: refused, an earlier run's
+    folder neither archived nor touched), then the shrink reuses the cached layer table."""
+    monkeypatch.setenv('LWDNA_CACHE_DIR', str(demo / 'latency_cache'))
+    latency = ['lwdna:flops_target=~', 'lwdna:latency_target=0.9', 'lwdna:latency_batch=4']
+    exp = _earlier_results(demo, 'slow_dncnn')
+    proc, log = train(demo, DNCNN_DEMO, 'name=slow_dncnn', *latency, 'lwdna:rho=1.0')
+    assert proc.returncode == 2 and 'below what the floors already keep' in log, log[-2000:]
+    assert len(error_lines(log)) == 1 and 'Traceback' not in log
+    assert sorted(os.listdir(exp)) == ['keep.txt'] and not list(exp.parent.glob('slow_dncnn_archived_*'))
+
+    proc, log = train(demo, DNCNN_DEMO, 'name=latency_dncnn', *latency, 'train:total_iter=4', *SHORT)
+    assert proc.returncode == 0, log[-3000:]
+    config = json.loads((demo / 'experiments' / 'latency_dncnn' / 'lwdna_channels.json').read_text())
+    lat = config['latency']
+    assert config['target']['kind'] == 'latency' and lat['batch'] == 4 and lat['device'].endswith('threads)')
+    assert lat['table_points_measured'] == 0 and lat['table_points_cached'] > 0   # timed by the option check
+    assert all(r['predicted_s'] <= lat['target_s'] * 1.001 for r in lat['rounds'])
+
+
 def test_corrupt_resume_state_and_checkpoint(demo):
     exp = _earlier_results(demo, 'corrupt_dncnn')
     (exp / 'training_states').mkdir(exist_ok=True)

@@ -77,6 +77,19 @@ def test_bisection_hits_the_target_and_respects_floors():
         bisect_threshold(scores, floors, lambda k: float(np.dot(k, weights)), target=1e6)
 
 
+def test_coarse_steps_a_budget_keeps_the_closest_network_under_it():
+    """Two groups stepping by 8 units: no network costs 235 within 0.1 %. A FLOPs target takes
+    the closest network (over or under); an upper bound (a latency budget) the closest under."""
+    scores = [np.linspace(1, 0, 16), np.linspace(1, 0, 16)]
+    cost = lambda k: float(10 * k[0] + 10 * k[1])   # noqa: E731
+    closest = bisect_threshold(scores, [8, 8], cost, target=235.0, divisors=[8, 8])
+    assert closest.value == 240.0 and not closest.converged           # +2.1 % beats -31.9 %
+    under = bisect_threshold(scores, [8, 8], cost, target=235.0, divisors=[8, 8], upper_bound=True)
+    assert under.value == 160.0 and list(under.kept) == [8, 8]
+    within = bisect_threshold(scores, [8, 8], cost, target=239.9, divisors=[8, 8], upper_bound=True)
+    assert within.value == 240.0 and within.converged                 # over by less than the tolerance
+
+
 def test_bisection_is_fast_on_a_real_table(digit_batches):
     result = shrink(timm.create_model('resnet50', num_classes=10), digit_batches, F.cross_entropy,
                     LWDNAConfig(flops_target=0.9, embedding_dim=2))

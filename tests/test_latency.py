@@ -113,6 +113,7 @@ def test_latency_rounds_correct_a_table_that_misses(digit_batches, cache):
     lat = result.channel_config['latency']
     rounds, target = lat['rounds'], lat['target_s']
     assert len(rounds) >= 2 and rounds[0]['measured_s'] > target * 1.01
+    assert all(r['predicted_s'] <= target * 1.001 for r in rounds)   # every search: under the budget as predicted
     assert all(not 0.97 <= r['measured_s'] / target <= 1.01 for r in rounds[:-1])
     kept = rounds[lat['chosen_round'] - 1]
     assert kept['measured_s'] == lat['measured_s'] <= target * 1.01

@@ -107,10 +107,15 @@ def _decide_channel_config(opt: Dict[str, Any], cfg: LWDNAConfig) -> Dict[str, A
     return result.channel_config
 
 
+def training_device(opt: Dict[str, Any]) -> torch.device:
+    """The device basicsr trains on (this rank's GPU, or the CPU with ``num_gpu: 0``)."""
+    return torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
+
+
 def _shrink(opt: Dict[str, Any], cfg: LWDNAConfig):
     logger = get_root_logger()
     pixel_opt = opt['train']['pixel_opt']   # checked with the options
-    device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
+    device = training_device(opt)
     dataset_opt = opt['datasets']['train']
     loader = torch.utils.data.DataLoader(
         build_dataset(dataset_opt), batch_size=dataset_opt['batch_size_per_gpu'], shuffle=True, drop_last=True,

@@ -116,10 +116,12 @@ def check_options(opt: Dict[str, Any]) -> None:
 
 
 def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
-    """An unreachable FLOPs / params target fails before basicsr creates or archives anything:
-    the floors' cost is known from the baseline network alone (FLOPs ratios of these fully
-    convolutional networks do not depend on the input size)."""
+    """An unreachable target fails before basicsr creates or archives anything: the floors' cost
+    is known from the baseline network alone (FLOPs ratios of these fully convolutional networks
+    do not depend on the input size; a latency target is timed on the training device at the
+    training patch size, and the layer table it builds is cached for the shrink)."""
     from .lwdna_arch import arch_constructor
+    from .model import training_device
 
     network_g = copy.deepcopy(dict(opt['network_g']))
     network = arch_constructor(network_g.pop('type'))(**network_g)
@@ -127,7 +129,8 @@ def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
     if first is None:
         raise ConfigError(f'network_g {opt["network_g"]["type"]!r} has no convolution to resize')
     size = max(16, opt['datasets']['train'].get('gt_size', 64) // opt.get('scale', 1))
-    check_target(network, torch.zeros(1, first.in_channels, size, size), cfg)
+    device = training_device(opt)
+    check_target(network.to(device), torch.zeros(1, first.in_channels, size, size, device=device), cfg)
 
 
 def _check_train_set(opt: Dict[str, Any]) -> None:

@@ -59,14 +59,24 @@ def check_feasible(totals: Sequence[int], floors: Sequence[int], cost: Callable[
             'raise width_mult or lower the target')
 
 
+def miss(value: float, target: float, tolerance: float, upper_bound: bool = False) -> float:
+    """How far ``value`` is from ``target`` for the search (relative); with ``upper_bound`` a value
+    more than ``tolerance`` over the target ranks after every value under it."""
+    ratio = value / target
+    return 1e3 + ratio if upper_bound and ratio > 1 + tolerance else abs(ratio - 1)
+
+
 def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: Callable[[np.ndarray], float],
                      target: float, tolerance: float = 1e-3, max_iterations: int = 100,
-                     divisors: Sequence[int] = None, what: str = 'FLOPs') -> SearchResult:
+                     divisors: Sequence[int] = None, what: str = 'FLOPs', upper_bound: bool = False
+                     ) -> SearchResult:
     """Find the global threshold whose kept network costs ``target`` (relative ``tolerance``).
 
     ``scores[g]`` are the unit scores of group g (fixed groups: pass all-inf scores so they
     are always kept in full), ``floors[g]`` the minimum kept units, ``cost`` maps kept units
-    per group to FLOPs or params.
+    per group to FLOPs or params. Where the channel steps are too coarse to come within
+    ``tolerance``, the closest network is returned; with ``upper_bound`` (a budget: latency)
+    the closest one under the target.
     """
     start = time.perf_counter()
     totals = np.asarray([len(s) for s in scores], dtype=np.int64)
@@ -84,10 +94,10 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
     check_feasible(totals, floors, cost, target, tolerance, divisors, what)
     counts_all, most = evaluate(-math.inf)
     counts_floor, least = evaluate(math.inf)
-    best = (abs(most / target - 1), -math.inf, counts_all, most)
+    best = (miss(most, target, tolerance, upper_bound), -math.inf, counts_all, most)
     history = [[-math.inf, most], [math.inf, least]]
-    if abs(least / target - 1) < best[0]:
-        best = (abs(least / target - 1), math.inf, counts_floor, least)
+    if miss(least, target, tolerance, upper_bound) < best[0]:
+        best = (miss(least, target, tolerance, upper_bound), math.inf, counts_floor, least)
     iterations, converged = 0, best[0] <= tolerance
     while not converged and iterations < max_iterations:
         iterations += 1
@@ -96,7 +106,7 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
             break
         counts, value = evaluate(mid)
         history.append([mid, value])
-        err = abs(value / target - 1)
+        err = miss(value, target, tolerance, upper_bound)
         if err < best[0]:
             best = (err, mid, counts, value)
         if err <= tolerance:
@@ -107,9 +117,9 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
             hi = mid
     err, threshold, counts, value = best
     if err > tolerance:   # coarse steps (few units, channel divisors): refine group by group
-        counts, value, steps = _refine(counts, cost, target, tolerance, floors, divisors, totals)
+        counts, value, steps = _refine(counts, cost, target, tolerance, floors, divisors, totals, upper_bound)
         iterations += steps
-        converged = abs(value / target - 1) <= tolerance
+        converged = miss(value, target, tolerance, upper_bound) <= tolerance
     keep_units = [np.sort(np.argsort(-np.asarray(s, dtype=np.float64), kind='stable')[:k])
                   for s, k in zip(scores, counts)]
     return SearchResult(float(threshold), counts, keep_units, float(value), float(target), iterations,
@@ -117,10 +127,11 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
 
 
 def _refine(counts: np.ndarray, cost: Callable[[np.ndarray], float], target: float, tolerance: float,
-            floors: np.ndarray, divisors: np.ndarray, totals: np.ndarray, max_steps: int = 200):
+            floors: np.ndarray, divisors: np.ndarray, totals: np.ndarray, upper_bound: bool = False,
+            max_steps: int = 200):
     """Greedy local search on the kept units per group: apply the single-group step (±divisor)
-    or, failing that, the pair of opposite steps that gets closest to the target; stop when
-    within ``tolerance`` or nothing improves."""
+    or, failing that, the pair of opposite steps that gets closest to the target (:func:`miss`);
+    stop when within ``tolerance`` or nothing improves."""
     counts = counts.copy()
     value = cost(counts)
     lower = np.minimum(round_up(floors, divisors), totals)
@@ -134,18 +145,21 @@ def _refine(counts: np.ndarray, cost: Callable[[np.ndarray], float], target: flo
                     trial[g] = new
                     yield trial
 
+    def err(c) -> float:
+        return miss(cost(c), target, tolerance, upper_bound)
+
     for step in range(max_steps):
-        err = abs(value / target - 1)
-        if err <= tolerance:
+        error = miss(value, target, tolerance, upper_bound)
+        if error <= tolerance:
             return counts, value, step
         singles = list(moves(counts))
         candidates = singles
-        best = min(((abs(cost(t) / target - 1), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
-        if best[0] >= err:   # no single step helps: one group up and another down
+        best = min(((err(t), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
+        if best[0] >= error:   # no single step helps: one group up and another down
             candidates = [pair for single in singles for pair in moves(single)
                           if ((pair - counts) > 0).sum() == 1 and ((pair - counts) < 0).sum() == 1]
-            best = min(((abs(cost(t) / target - 1), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
-            if best[0] >= err:
+            best = min(((err(t), i) for i, t in enumerate(candidates)), default=(np.inf, -1))
+            if best[0] >= error:
                 return counts, value, step
         counts = candidates[best[1]]
         value = cost(counts)

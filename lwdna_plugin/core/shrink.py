@@ -146,14 +146,22 @@ def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
                  forward_fn: Optional[ForwardFn] = None) -> None:
     """Raise :class:`InfeasibleTargetError` (or :class:`ConfigError`) if ``cfg`` cannot be met on
     ``model`` whatever the scores: a check for the zoo adapters to run before they set up a run.
-    A latency target is only validated here (checking it means timing the network):
-    :func:`shrink` checks it before widening."""
-    cfg.validate()
-    if cfg.target_kind == 'latency':
-        return
-    cfg = cfg.for_device(model_device(model))
+    A latency target is checked by timing, on ``cfg.latency_device`` (default: ``model``'s): the
+    layer table (cached, so the shrink that follows times no layer again) and the baseline and
+    floors networks on one sample of ``example_inputs`` repeated to ``latency_batch``."""
+    cfg = _for_run_device(cfg, model)
     graph = _channel_graph(model, example_inputs, cfg, forward_fn)
-    Budget.of(graph, CostModel(graph), cfg).check()
+    cost_model = CostModel(graph)
+    latency = latency_builder(graph, cost_model, cfg, _first_sample(example_inputs), forward_fn) \
+        if cfg.target_kind == 'latency' else None
+    Budget.of(graph, cost_model, cfg, latency).check()
+
+
+def _for_run_device(cfg: LWDNAConfig, model: nn.Module) -> LWDNAConfig:
+    """``cfg`` validated, ``channel_divisor='auto'`` resolved for the device the network will run
+    on: the latency device if one is named, else the model's."""
+    cfg.validate()
+    return cfg.for_device(cfg.latency_device or model_device(model))
 
 
 def latency_builder(graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig, example: Any,
@@ -251,8 +259,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     """:func:`shrink` with gradient checkpointing off."""
     if not isinstance(cfg, LWDNAConfig):
         raise ConfigError(f'cfg must be an LWDNAConfig, got {type(cfg).__name__}')
-    cfg.validate()
-    cfg = cfg.for_device(model_device(model))   # the channel config records the divisor used
+    cfg = _for_run_device(cfg, model)   # the channel config records the divisor used
     timings: Dict[str, float] = {}
     t_start = time.perf_counter()
     iterator = iter(batches)
@@ -318,7 +325,8 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         warnings.append(f'only {scorer.batches_used} of the {cfg.num_batches} scoring batches (num_batches) were '
                         'given: the dataloader has fewer')
     search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
-                              cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind)
+                              cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind,
+                              upper_bound=budget.latency is not None)
     latency_report = None
     if budget.latency is not None:
         search, latency_report = _search_measured_latency(budget, [scores[g.units] for g in prunable], search)
@@ -404,7 +412,9 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
                              ) -> Tuple[SearchResult, Dict[str, Any]]:
     """Measure the network ``search`` chose; while it is outside the window
     ``(1 - LATENCY_BELOW, 1 + LATENCY_ABOVE) · target``, rescale the prediction to that
-    measurement and search again (at most :data:`LATENCY_ROUNDS` searches). Returns the slowest
+    measurement and search again (at most :data:`LATENCY_ROUNDS` searches; none once a search
+    returns a network already measured). Each search keeps the network closest to the target
+    from below where the channel steps cannot come within the tolerance. Returns the slowest
     round measured at most ``(1 + LATENCY_ABOVE) · target`` (else the fastest) and the latency
     report: each round's prediction (made before its network was measured) and measurement."""
     cfg, latency = budget.cfg, budget.latency
@@ -412,7 +422,7 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
 
     def search_again() -> SearchResult:
         return bisect_threshold(scores, budget.floors, budget.cost, budget.target, cfg.tolerance,
-                                cfg.max_iterations, budget.prunable_divisors, what='latency')
+                                cfg.max_iterations, budget.prunable_divisors, what='latency', upper_bound=True)
 
     for i in range(LATENCY_ROUNDS):
         if i:
@@ -425,6 +435,10 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
                 except InfeasibleTargetError as e:
                     logger.warning('warning: latency round %d: %s', i + 1, e)
                     break
+            if any(np.array_equal(search.kept, s.kept) for s in searches):
+                logger.info('latency round %d: the corrected search chose a network already measured (the '
+                            'channel steps are coarser than the correction)', i + 1)
+                break
         kept = budget.kept_full.copy()
         kept[budget.prunable_idx] = search.kept
         measured = latency.measure(kept)
