@@ -20,10 +20,9 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
 import torch
-import torch.distributed as dist
 
 from ..core import LWDNAConfig, check_target
-from ..core.distributed import init_cpu_process_group
+from ..core.distributed import init_cpu_process_group, run_and_close
 from ..core.errors import ChannelConfigMismatchError, ConfigError, LWDNAError
 
 STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')
@@ -43,16 +42,15 @@ def test(root_path: str) -> int:
 
 
 def _run(module, pipeline, root_path: str) -> int:
-    try:
-        with _patched(module):
-            pipeline(root_path)
-    except LWDNAError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
+    def run() -> int:
+        try:
+            with _patched(module):
+                pipeline(root_path)
+        except LWDNAError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        return 0
+    return run_and_close(run)
 
 
 @contextmanager

@@ -26,7 +26,12 @@ def main(argv=None) -> int:
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (pytorch: under torchrun)')
     args = p.parse_args(argv)
+    from lwdna_plugin.core.distributed import run_and_close
 
+    return run_and_close(lambda: _test(args))
+
+
+def _test(args) -> int:
     from mmengine.config import Config
 
     from lwdna_plugin import LWDNAError

@@ -77,6 +77,12 @@ def build_runner(cfg):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from lwdna_plugin.core.distributed import run_and_close
+
+    return run_and_close(lambda: _train(args))
+
+
+def _train(args) -> int:
     from mmengine.config import Config
 
     from lwdna_plugin import LWDNAError
