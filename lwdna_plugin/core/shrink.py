@@ -133,6 +133,13 @@ class Budget:
         self.kept_full[self.prunable_idx] = counts
         return self.measure(self.kept_full)
 
+    def search(self, scores: List[np.ndarray]) -> SearchResult:
+        """The bisection over the prunable groups' unit scores; a latency target is an upper
+        bound (coarse steps keep the closest network under it)."""
+        return bisect_threshold(scores, self.floors, self.cost, self.target, self.cfg.tolerance,
+                                self.cfg.max_iterations, self.prunable_divisors, what=self.cfg.target_kind,
+                                upper_bound=self.latency is not None)
+
     def check(self) -> None:
         """Raise :class:`InfeasibleTargetError` if the floors alone exceed the target, or the
         whole widened network stays below it."""
@@ -302,7 +309,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                 base_cost.flops(wide_full) / 1e9)
 
     prunable = wide_graph.prunable_groups
-    floors, target, cost = budget.floors, budget.target, budget.cost
+    floors, target = budget.floors, budget.target
     kept_full, prunable_idx = budget.kept_full, budget.prunable_idx
 
     t = time.perf_counter()
@@ -324,9 +331,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     if scorer.batches_used < cfg.num_batches:
         warnings.append(f'only {scorer.batches_used} of the {cfg.num_batches} scoring batches (num_batches) were '
                         'given: the dataloader has fewer')
-    search = bisect_threshold([scores[g.units] for g in prunable], floors, cost, target, cfg.tolerance,
-                              cfg.max_iterations, budget.prunable_divisors, what=cfg.target_kind,
-                              upper_bound=budget.latency is not None)
+    search = budget.search([scores[g.units] for g in prunable])
     latency_report = None
     if budget.latency is not None:
         search, latency_report = _search_measured_latency(budget, [scores[g.units] for g in prunable], search)
@@ -417,21 +422,17 @@ def _search_measured_latency(budget: Budget, scores: List[np.ndarray], search: S
     from below where the channel steps cannot come within the tolerance. Returns the slowest
     round measured at most ``(1 + LATENCY_ABOVE) · target`` (else the fastest) and the latency
     report: each round's prediction (made before its network was measured) and measurement."""
-    cfg, latency = budget.cfg, budget.latency
+    latency = budget.latency
     rounds, searches = [], []
-
-    def search_again() -> SearchResult:
-        return bisect_threshold(scores, budget.floors, budget.cost, budget.target, cfg.tolerance,
-                                cfg.max_iterations, budget.prunable_divisors, what='latency', upper_bound=True)
 
     for i in range(LATENCY_ROUNDS):
         if i:
             try:
-                search = search_again()
+                search = budget.search(scores)
             except InfeasibleTargetError:   # the correction put the floors out of reach: damp it
                 latency.damp()
                 try:
-                    search = search_again()
+                    search = budget.search(scores)
                 except InfeasibleTargetError as e:
                     logger.warning('warning: latency round %d: %s', i + 1, e)
                     break
