@@ -20,8 +20,8 @@ from .model import ATTR
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Hinton's distillation loss: T² · KL(softmax(t/T) ‖ softmax(s/T)), batch mean."""
     log_p = F.log_softmax(student_logits / temperature, dim=1)
-    q = F.softmax(teacher_logits / temperature, dim=1)
-    return F.kl_div(log_p, q, reduction='batchmean') * temperature ** 2
+    log_q = F.log_softmax(teacher_logits / temperature, dim=1)
+    return F.kl_div(log_p, log_q, reduction='batchmean', log_target=True) * temperature ** 2
 
 
 @MODELS.register_module()
