@@ -264,6 +264,21 @@ def test_two_process_gloo_run(demo, tmp_path):
     assert (exp / 'lwdna_channels.json').is_file() and (exp / 'models' / 'net_g_4.pth').is_file()
 
 
+def test_two_process_gloo_run_with_a_latency_target(demo, monkeypatch):
+    """Only rank 0 times a latency target, in the option check and in the shrink: ranks timing
+    it apart on shared cores could disagree on whether it is reachable, and one would wait for
+    the other forever. The shrink reuses the check's layer table."""
+    monkeypatch.setenv('LWDNA_CACHE_DIR', str(demo / 'latency_cache_ddp'))
+    proc, log = run(demo, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
+                    ROOT / 'tools' / 'train_basicsr.py', '-opt', DNCNN_DEMO, '--launcher', 'pytorch',
+                    '--force_yml', 'name=ddp_latency_dncnn', 'lwdna:flops_target=~', 'lwdna:latency_target=0.9',
+                    'lwdna:latency_batch=4', 'train:total_iter=4', *SHORT)
+    assert proc.returncode == 0, log[-4000:]
+    assert log.count('latency table:') == 2, log[-4000:]   # rank 0: the option check, then the shrink
+    config = json.loads((demo / 'experiments' / 'ddp_latency_dncnn' / 'lwdna_channels.json').read_text())
+    assert config['target']['kind'] == 'latency' and config['latency']['table_points_measured'] == 0
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 def _earlier_results(demo: Path, name: str) -> Path:

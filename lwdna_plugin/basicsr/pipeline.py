@@ -22,8 +22,9 @@ from typing import Any, Dict, Iterator, Optional
 import torch
 
 from ..core import LWDNAConfig, check_target
-from ..core.distributed import init_cpu_process_group, run_and_close
+from ..core.distributed import init_cpu_process_group, run_and_close, shared_decision
 from ..core.errors import ChannelConfigMismatchError, ConfigError, LWDNAError
+from ..core.logs import engine_logs_to
 
 STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')
 
@@ -109,8 +110,8 @@ def check_options(opt: Dict[str, Any]) -> None:
                                   'option paths are relative to)')
     if opt['is_train']:
         _check_train_set(opt)
-        if lwdna is not None:
-            _check_target(opt, lwdna)
+        if lwdna is not None:   # rank 0 decides: ranks timing a latency target apart could disagree
+            shared_decision(lambda: _check_target(opt, lwdna))
 
 
 def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
@@ -128,7 +129,8 @@ def _check_target(opt: Dict[str, Any], cfg: LWDNAConfig) -> None:
         raise ConfigError(f'network_g {opt["network_g"]["type"]!r} has no convolution to resize')
     size = max(16, opt['datasets']['train'].get('gt_size', 64) // opt.get('scale', 1))
     device = training_device(opt)
-    check_target(network.to(device), torch.zeros(1, first.in_channels, size, size, device=device), cfg)
+    with engine_logs_to(lambda level, message: print(f'LW-DNA option check: {message}', file=sys.stderr)):
+        check_target(network.to(device), torch.zeros(1, first.in_channels, size, size, device=device), cfg)
 
 
 def _check_train_set(opt: Dict[str, Any]) -> None:
