@@ -95,9 +95,10 @@ def bisect_threshold(scores: Sequence[np.ndarray], floors: Sequence[int], cost: 
     counts_all, most = evaluate(-math.inf)
     counts_floor, least = evaluate(math.inf)
     best = (miss(most, target, tolerance, upper_bound), -math.inf, counts_all, most)
+    floors_only = (miss(least, target, tolerance, upper_bound), math.inf, counts_floor, least)
     history = [[-math.inf, most], [math.inf, least]]
-    if miss(least, target, tolerance, upper_bound) < best[0]:
-        best = (miss(least, target, tolerance, upper_bound), math.inf, counts_floor, least)
+    if floors_only[0] < best[0]:
+        best = floors_only
     iterations, converged = 0, best[0] <= tolerance
     while not converged and iterations < max_iterations:
         iterations += 1

@@ -335,16 +335,15 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     latency_report = None
     if budget.latency is not None:
         search, latency_report = _search_measured_latency(budget, [scores[g.units] for g in prunable], search)
-        off, rounds = latency_report['measured_s'] / target - 1, len(latency_report['rounds'])
+        off = latency_report['measured_s'] / target - 1
+        measured = (f'the LW-DNA network measured {100 * off:+.1f} % from the latency target after '
+                    f'{len(latency_report["rounds"])} rounds: ')
         if off > LATENCY_ABOVE:
-            warnings.append(f'the LW-DNA network measured {100 * off:+.1f} % from the latency target after '
-                            f'{rounds} rounds: the floors or the timing noise of this device keep it above; '
-                            'lower rho / tau or measure with a larger latency_batch')
+            warnings.append(measured + 'the floors or the timing noise of this device keep it above; lower rho / '
+                            'tau or measure with a larger latency_batch')
         elif off < -LATENCY_BELOW:
-            warnings.append(f'the LW-DNA network measured {100 * off:+.1f} % from the latency target after '
-                            f'{rounds} rounds: it keeps fewer channels than the budget allows (the channel steps '
-                            'of this model are too coarse, or the timing noise of this device too large, to land '
-                            'closer)')
+            warnings.append(measured + 'it keeps fewer channels than the budget allows (the channel steps of this '
+                            'model are too coarse, or the timing noise of this device too large, to land closer)')
     timings['search_s'] = search.time_s
     logger.info('bisection: %d iterations, %s %.6g (target %.6g) in %.3f s', search.iterations,
                 cfg.target_kind, search.value, target, search.time_s)
