@@ -10,7 +10,8 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 import numpy as np
 import torch.nn as nn
 
-from .groups import CONV_TYPES, ChannelGraph
+from .channel_graph import ChannelGraph
+from .layer_types import CONV_TYPES
 
 # width attributes of wrapper modules, matched against the input (0), output (1) channels or
 # the conv groups (2, a depthwise block's ``groups``) of the layers inside them

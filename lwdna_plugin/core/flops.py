@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .groups import CHANNEL_GATES, CONV_TYPES, ChannelGraph, Dim, within
+from .channel_graph import ChannelGraph, Dim, within
+from .layer_types import CHANNEL_GATES, CONV_TYPES
 from .tracing import ForwardFn, OpRecord, default_forward, record_ops
 
 _ACTIVATIONS = ('relu', 'relu_', 'relu6', 'hardtanh', 'hardtanh_', 'clamp', 'clamp_', 'clip', 'clip_',

@@ -31,7 +31,8 @@ from torch.func import functional_call
 
 from .batches import CALL_ERRORS, check_inputs, check_loss, check_targets, describe
 from .errors import ConfigError, UnsupportedModelError
-from .groups import CONV_TYPES, ChannelGraph
+from .channel_graph import ChannelGraph
+from .layer_types import CONV_TYPES
 from .tracing import ForwardFn, default_forward
 
 LossFn = Callable[[Any, Any], torch.Tensor]

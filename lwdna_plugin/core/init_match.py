@@ -20,7 +20,7 @@ from typing import Dict, Iterable, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .groups import CONV_TYPES
+from .layer_types import CONV_TYPES
 
 UNIFORM_KURTOSIS = 2.4   # uniform: 1.8, normal: 3.0
 

@@ -34,7 +34,8 @@ import torch.nn as nn
 from torch.utils._pytree import tree_map
 
 from .flops import CostModel
-from .groups import CONV_TYPES, ChannelGraph
+from .channel_graph import ChannelGraph
+from .layer_types import CONV_TYPES
 from .search import round_up
 from .tracing import ForwardFn, OpRecord, default_forward
 from ..version import __version__

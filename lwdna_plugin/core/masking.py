@@ -10,9 +10,9 @@ import torch.nn as nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
+from .channel_graph import ChannelGraph
 from .errors import ConfigError, UnsupportedModelError
-from .groups import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, SEPARABLE_GATES, ChannelGraph,
-                     norm_channels)
+from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, SEPARABLE_GATES, norm_channels
 from .tracing import ForwardFn, default_forward
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more

@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 import torch.nn as nn
 
-from .groups import CONV_TYPES
+from .layer_types import CONV_TYPES
 
 
 def layer_widths(model: nn.Module) -> Dict[str, int]:

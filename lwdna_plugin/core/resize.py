@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 
 from .attributes import sync_split_attributes, sync_width_attributes
+from .channel_graph import ChannelGraph, Dim, dim_layout
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
-from .groups import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, ChannelGraph, Dim, channel_axis,
-                     dim_layout)
+from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis
 
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],

@@ -1,0 +1,153 @@
+"""The allow-list of ops the grouping can follow, and the error naming any other op."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from .errors import UnsupportedModelError
+from .index_maps import slice_range
+from .layer_types import CHANNEL_NORM_TYPES, norm_channels
+from .tracing import OpRecord
+
+# the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
+_LINEAR_ON_ND = ('AddmmBackward0', 'MmBackward0', 'ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0',
+                 'AddBackward0', 'TBackward0', 'MatmulBackward0')
+
+# grad_fn names of ops that keep every channel where it is (checked further below).
+_CHANNEL_PRESERVING = re.compile(
+    r'^(Add|Sub|Mul|Div|Relu|Hardtanh|LeakyRelu|Elu|Gelu|Silu|Sigmoid|Hardsigmoid|Hardswish|'
+    r'Tanh|Mish|Softplus|Clamp|ClampMin|ClampMax|Neg|Abs|Exp|Pow|Sqrt|Rsqrt|Clone|Alias|'
+    r'NativeDropout|Dropout|FeatureDropout|MaxPool[123]DWithIndices|AvgPool[123]D|'
+    r'AdaptiveAvgPool[123]D|AdaptiveMaxPool[123]D|UpsampleNearest[123]D|UpsampleBilinear2D|'
+    r'UpsampleBicubic2D|ReflectionPad[123]D|ReplicationPad[123]D|ToCopy|Prelu|Threshold|Where|'
+    r'Maximum|Minimum|Fmax|Fmin)'
+    r'(Backward\d*)$')
+
+
+def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Optional[nn.Module]]],
+             where: Callable[[Any], str]) -> bool:
+    """Raise :class:`UnsupportedModelError` naming the op and module unless the channel
+    behaviour of torch-pruning graph ``node``'s op is modelled; True for a PixelShuffle (whose
+    channels the caller maps)."""
+    fn = node.grad_fn
+    name = fn.name() if fn is not None else 'unknown'
+    rec = records.get(fn)
+    nd = len(rec.in_shapes[0]) if rec is not None and rec.in_shapes else None
+
+    def refuse(what):
+        raise UnsupportedModelError(
+            f'{what} ({name}) in {where(node)}: LW-DNA cannot widen or prune through an op '
+            'that moves channels; use a 1x1-conv shortcut / standard layers, or keep this '
+            'part of the model out of the graph')
+
+    def channel_dim(d, ndim):
+        if d is None or ndim is None:
+            return None
+        return d % ndim if d < 0 else d
+
+    if isinstance(owners.get(fn, ('', None))[1], nn.Linear) and name in _LINEAR_ON_ND:
+        return False   # nn.Linear on an (N, ..., C) input: flattened to 2-D around a matmul over C
+    if name == 'PixelShuffleBackward0':
+        return True
+    elif _CHANNEL_PRESERVING.match(name):
+        if name.startswith('Prelu') and isinstance(rec, OpRecord) and rec.module_obj is not None:
+            return False
+    elif name in ('NativeBatchNormBackward0', 'CudnnBatchNormBackward0'):
+        if rec is None or not isinstance(rec.module_obj, nn.modules.batchnorm._BatchNorm):
+            refuse('a functional batch norm outside a BatchNorm layer')
+    elif name in ('NativeLayerNormBackward0', 'NativeGroupNormBackward0'):
+        owner = owners.get(fn, ('', None))[1]
+        if not isinstance(owner, CHANNEL_NORM_TYPES) or norm_channels(owner) is None:
+            refuse('a layer / group norm that is not a LayerNorm over the channels or a GroupNorm layer')
+    elif name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) in ((0, 2, 3, 1), (0, 3, 1, 2)):
+        pass   # NCHW <-> NHWC: a channels-last region (LayerNorm / Linear over the last dim)
+    elif name in ('MeanBackward1', 'SumBackward1', 'AmaxBackward0'):
+        sizes = getattr(fn, '_saved_self_sym_sizes', None)
+        dims = getattr(fn, '_saved_dim', None) or ()
+        nd = len(sizes) if sizes is not None else nd
+        if any(channel_dim(d, nd) in (1, None) for d in dims):
+            refuse('a reduction over the channel dimension')
+    elif name in ('MeanBackward0', 'SumBackward0'):
+        refuse('a reduction over all dimensions')
+    elif name in ('CatBackward0', 'SplitBackward0', 'SplitWithSizesBackward0', 'UnbindBackward0'):
+        nd = nd if name != 'CatBackward0' else (len(rec.out_shape) if rec else None)
+        if name != 'CatBackward0':
+            nd = len(getattr(fn, '_saved_self_sym_sizes', ())) or nd
+        if channel_dim(getattr(fn, '_saved_dim', None), nd) != 1:
+            refuse('a concatenation/split along a dimension other than channels')
+    elif name in ('ViewBackward0', 'ReshapeAliasBackward0', 'UnsafeViewBackward0', 'SqueezeBackward0',
+                  'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
+        if _reads_parameters_only(fn):
+            return False   # a layer reshaping its own weight (F.prelu views the PReLU weight)
+        if name == 'UnsqueezeBackward0' and isinstance(getattr(fn, '_saved_dim', None), int) \
+                and fn._saved_dim >= 2:
+            return False   # a new axis after the channels (``s[:, :, None, None]``)
+        sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
+        if rec is not None and sizes and _flattens_channels(sizes, rec.out_shape):
+            return False   # (N, C, H, W) -> (N, C·H·W): channel c owns inputs c·H·W ... (c+1)·H·W - 1
+        if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
+            refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
+    elif name == 'ConstantPadNdBackward0':
+        pad = list(getattr(fn, '_saved_pad', ()))
+        ndim = nd if nd is not None else 4
+        touched = [i // 2 for i, p in enumerate(pad) if p != 0]
+        if any(ndim - 1 - t <= 1 for t in touched):
+            refuse('padding of the channel dimension (a zero-pad shortcut)')
+    elif name == 'TBackward0':
+        if not _reads_parameters_only(fn):
+            refuse('a transpose of a feature tensor')
+    elif name in ('PermuteBackward0', 'TransposeBackward0', 'TransposeBackward1'):
+        refuse('a permute/transpose involving the channel dimension')
+    elif name == 'SliceBackward0':
+        sizes = getattr(fn, '_saved_self_sym_sizes', ())
+        if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1 and slice_range(fn) is None:
+            refuse('a strided slice of the channel dimension')
+    elif name == 'AsStridedBackward1' and rec is not None and 'pool' in rec.func and rec.in_shapes \
+            and tuple(rec.out_shape[:2]) == tuple(rec.in_shapes[0][:2]):
+        pass   # a pooling of a channels-last tensor restoring its memory layout
+    elif name == 'AsStridedBackward0':   # the view an in-place op on a view leaves behind
+        size = tuple(getattr(fn, '_saved_size', ()))
+        base = _written_shape(fn.next_functions[0][0]) if fn.next_functions else None
+        if fn._saved_storage_offset != 0 or base != size or \
+                tuple(fn._saved_stride) != tuple(torch.empty(size, device='meta').stride()):
+            refuse('an in-place op on a strided view of part of a tensor')
+    elif name == 'torch::autograd::CopySlices':
+        written = [records[f].out_shape for f, _ in fn.next_functions[1:] if f in records]
+        if _written_shape(fn) is None or any(shape != _written_shape(fn) for shape in written):
+            refuse('an in-place op on a view of part of the channels (e.g. x[:, :c] += y)')
+    elif name == 'IndexBackward0':
+        refuse('an index (gather) of channels')
+    else:
+        refuse('an op whose channel behaviour is not modelled')
+    return False
+
+
+def _written_shape(fn) -> Optional[Tuple[int, ...]]:
+    """Shape of the tensor an in-place op on a view wrote into (a CopySlices node's base)."""
+    meta = getattr(fn, '_input_metadata', None) if fn is not None else None
+    return tuple(meta[0].shape) if meta else None
+
+
+def _reads_parameters_only(fn) -> bool:
+    """True if the autograd node's inputs are all leaf parameters (a weight reshape / transpose)."""
+    return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
+
+
+def _flattens_channels(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape flattens the channel dim and everything after it into one dim, channel major."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    return len(b) >= 3 and len(a) == 2 and a[0] == b[0] and a[1] == math.prod(b[1:])
+
+
+def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape keeps the batch and channel dims and only regroups the dims after them."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    if len(b) < 2 or len(a) < 2 or b[0] != a[0] or b[1] != a[1]:
+        return False
+    return math.prod(b[2:]) == math.prod(a[2:])
