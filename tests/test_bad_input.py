@@ -256,7 +256,7 @@ def test_spatial_reshapes_are_channel_preserving(digit_batches):
     x = digit_batches[0][0]
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     with torch.no_grad():
-        assert relative_error(result.model.eval()(x), reference(x)) < 1e-5
+        assert relative_error(result.searched_model.eval()(x), reference(x)) < 1e-5
 
 
 def test_tampered_channel_configs_are_refused(digit_batches):

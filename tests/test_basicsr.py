@@ -169,7 +169,7 @@ def test_paper_denoiser_targets_are_reached_exactly(stem, gray_batches):
     x = gray_batches[0][0]
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     with torch.no_grad():
-        assert relative_error(result.model.eval().double()(x.double()), reference.double()(x.double())) < 1e-9
+        assert relative_error(result.searched_model.eval().double()(x.double()), reference.double()(x.double())) < 1e-9
 
 
 # -- dataset ------------------------------------------------------------------------------------

@@ -41,7 +41,24 @@ def test_timm_model_on_digits(tmp_path):
     model = create_lwdna_model(work / 'lwdna_channels.json')
     model.load_state_dict(load_file(work / 'lwdna_model.safetensors'), strict=True)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    assert json.loads((work / 'lwdna_model.json').read_text())['builder']['name'] == 'resnet18'
+    # the saved weights are a fresh initialisation of the LW-DNA network (not the search's
+    # weights, which reach 1e6 and more after its SGD steps): finite in eval, baseline-sized
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(torch.randn(2, 3, 32, 32))).all()
+    assert max(float(p.abs().max()) for p in model.parameters()) < 10
+    info = json.loads((work / 'lwdna_model.json').read_text())
+    assert info['builder']['name'] == 'resnet18' and 'from scratch' in info['weights_are']
+
+
+def test_a_config_that_does_not_parse_is_one_error_line(tmp_path):
+    broken = tmp_path / 'broken.py'
+    broken.write_text("model = dict(type='ImageClassifier',\n")
+    proc = run_shrink(broken, '--data', 'digits', '--work-dir', tmp_path / 'work')
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]   # (mmcv warns on import)
+    assert len(errors) == 1 and 'Traceback' not in proc.stderr
+    assert errors[0].startswith('error: cannot build the model of config') and 'SyntaxError' in errors[0]
+    assert not (tmp_path / 'work').exists() or not any((tmp_path / 'work').iterdir())
 
 
 def test_mmpretrain_config_on_an_image_folder(tmp_path):

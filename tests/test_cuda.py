@@ -31,7 +31,7 @@ def test_shrink_on_cuda_is_exact_and_on_budget(criterion, cuda_batches):
     x = cuda_batches[0][0]
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval().double()
     with torch.no_grad():
-        out = copy.deepcopy(result.model).eval().double()(x.double())
+        out = copy.deepcopy(result.searched_model).eval().double()(x.double())
         assert relative_error(out, reference(x.double())) < 1e-9
     base_flops, _ = count_flops_params(model, inputs=x[:1])
     flops, _ = count_flops_params(result.model, inputs=x[:1])

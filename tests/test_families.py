@@ -38,7 +38,7 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     # (with LayerNorm / GroupNorm over the channels, whose statistics change with the channel
     # count by design: compared with those norms affine-only, and the real one must be finite)
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
-    pruned = result.model.eval()
+    pruned = result.searched_model.eval()
     norms = bool(channel_mixing_types(pruned))
     plain = without_channel_mixing if norms else (lambda m: m)
     with torch.no_grad():
@@ -55,16 +55,23 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
             assert after.num_parameters == (1 if before.num_parameters == 1 else after.weight.numel()), name
             assert after.weight.numel() == after.num_parameters
 
-    # trainable: forward + backward finite
-    pruned.train()
-    loss = loss_fn(call(pruned, x), y)
+    # the result is a usable network: the searched architecture, freshly initialised like the
+    # baseline (not the search's weights), finite in eval mode in float32, and trainable:
+    # forward + backward finite
+    lwdna = result.model
+    assert {k: v.shape for k, v in lwdna.state_dict().items()} == {k: v.shape for k, v in pruned.state_dict().items()}
+    with torch.no_grad():
+        assert torch.isfinite(call(lwdna.eval(), x)).all()
+    assert _largest_weight(lwdna) <= 2 * _largest_weight(model) + 1
+    lwdna.train()
+    loss = loss_fn(call(lwdna, x), y)
     loss.backward()
     assert torch.isfinite(loss)
-    assert all(torch.isfinite(p.grad).all() for p in pruned.parameters() if p.grad is not None)
+    assert all(torch.isfinite(p.grad).all() for p in lwdna.parameters() if p.grad is not None)
 
     # the FLOPs budget, counted on the pruned network
     base_flops, _ = count_flops_params(model, inputs=x[:1], forward_fn=forward_fn)
-    flops, params = count_flops_params(pruned, inputs=x[:1], forward_fn=forward_fn)
+    flops, params = count_flops_params(lwdna, inputs=x[:1], forward_fn=forward_fn)
     assert abs(flops / (TARGET * base_flops) - 1) <= 0.005, (flops, base_flops)
     assert result.channel_config['flops']['lwdna'] == flops
     assert result.channel_config['params']['lwdna'] == params
@@ -78,6 +85,10 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
         {k: v.shape for k, v in pruned.state_dict().items()}
     with torch.no_grad():
         assert call(rebuilt.eval(), x).shape == base.shape
+
+
+def _largest_weight(model: torch.nn.Module) -> float:
+    return max(float(p.detach().abs().max()) for p in model.parameters())
 
 
 def _mm_deploy(model):
@@ -131,7 +142,7 @@ def test_shared_latents_keep_whole_blocks_of_channels(digit_batches):
     x = digit_batches[0][0]
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     with torch.no_grad():
-        out = forward_fn(copy.deepcopy(result.model).eval().double(), x.double())
+        out = forward_fn(copy.deepcopy(result.searched_model).eval().double(), x.double())
         ref = forward_fn(copy.deepcopy(reference).double(), x.double())
     assert relative_error(out, ref) < 1e-9
     rebuilt = apply_channel_config(build(), result.channel_config, forward_fn=forward_fn)

@@ -109,7 +109,7 @@ def test_channel_divisor_rounds_widths_meets_budget_and_stays_exact(digit_batche
     assert abs(count_flops_params(result.model, inputs=x[:1])[0] / (0.9 * base) - 1) <= 0.005
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     with torch.no_grad():
-        assert relative_error(result.model.eval()(x), reference(x)) < 1e-5
+        assert relative_error(result.searched_model.eval()(x), reference(x)) < 1e-5
 
 
 def test_params_and_absolute_targets(digit_batches):

@@ -21,6 +21,8 @@ import time
 from .help import HelpFormatter
 
 
+WEIGHTS_ARE = ("the LW-DNA network's initial weights, drawn the way the architecture initialises its baseline "
+               '(not trained, not the search weights): train it from scratch with the baseline recipe')
 REBUILD = {
     'timm': "model = lwdna_plugin.timm.create_lwdna_model('lwdna_channels.json'); "
             "model.load_state_dict(safetensors.torch.load_file('lwdna_model.safetensors'))",
@@ -145,7 +147,11 @@ def build_model(args, num_classes):
             raise UsageError(f'config file {args.model!r} does not exist')
         from lwdna_plugin.mmpretrain.builder import build_classifier_from_config
         from lwdna_plugin.mmpretrain.model import tensor_forward
-        model = build_classifier_from_config(args.model)
+        try:
+            model = build_classifier_from_config(args.model)
+        except Exception as e:   # a config that does not parse, names an unknown type or bad arguments
+            first = (str(e).strip().splitlines() or [''])[0]
+            raise UsageError(f'cannot build the model of config {args.model!r}: {type(e).__name__}: {first}') from None
         loss_module = model.head.loss_module
 
         def loss_fn(out, target):
@@ -189,7 +195,7 @@ def main(argv=None) -> int:
         writers['lwdna_model.safetensors'] = lambda path: save_weights(result.model, path)
         writers['lwdna_model.json'] = lambda path: write_json(
             {'builder': builder, 'channel_config': 'lwdna_channels.json', 'weights': 'lwdna_model.safetensors',
-             'rebuild': REBUILD[builder['zoo']]}, path)
+             'weights_are': WEIGHTS_ARE, 'rebuild': REBUILD[builder['zoo']]}, path)
         paths = write_outputs(args.work_dir, {name: writers[name] for name in OUTPUTS}, args.overwrite)
     except (LWDNAError, UsageError) as e:
         print(f'error: {e}', file=sys.stderr)

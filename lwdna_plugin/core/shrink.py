@@ -39,15 +39,21 @@ logger = logging.getLogger('lwdna_plugin')
 
 @dataclass
 class ShrinkResult:
-    """What :func:`shrink` found. ``model`` is the LW-DNA network (plain layers) holding the
-    search's weights: the widened network's generated weights after the search steps, sliced —
-    an architecture to train from scratch (LW-DNA's protocol; the zoo adapters rebuild it from
-    ``channel_config``), not a trained model; in float32 they can overflow."""
+    """What :func:`shrink` found. ``model`` is the LW-DNA network (plain layers) freshly
+    initialised the architecture's way — what :func:`apply_channel_config` builds from
+    ``channel_config`` — ready to train from scratch (LW-DNA's protocol).
+
+    ``searched_model`` is the same architecture holding the search's weights (the widened
+    network's generated weights after the search steps, sliced): what the exactness probe
+    compares with ``widened``. It is a by-product of the search, **not for training, evaluation
+    or export** (after the SGD steps its weights and BatchNorm statistics can be huge or
+    infinite, and its eval output NaN)."""
 
     model: nn.Module
     channel_config: Dict[str, Any]
     baseline: nn.Module
     widened: nn.Module                 # widened model holding the generated weights
+    searched_model: nn.Module          # ``widened`` with the removed channels sliced off
     widened_graph: ChannelGraph
     keep_unit: np.ndarray              # per unit of the widened graph: kept?
     scores: np.ndarray
@@ -363,11 +369,13 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         keep_unit[g.units[keep]] = True
         keep_local[g.index] = keep
     scorer.write_weights(widened)
-    pruned = select_units(wide_graph, keep_unit)
-    probe_error = verify_pruned(wide_graph, keep_unit, pruned, example, forward_fn)
+    searched = select_units(wide_graph, keep_unit)
+    probe_error = verify_pruned(wide_graph, keep_unit, searched, example, forward_fn)
     kept_full[prunable_idx] = [len(keep) for keep in search.keep_units]
     lw_flops, lw_params = base_cost.flops(kept_full), base_cost.params(kept_full)   # tests count them on the model
-    table = layer_table(model, pruned)
+    # the network to train: the baseline with the kept widths, initialised like the baseline
+    lwdna = resize_groups(base_graph, {g.index: len(keep_local[g.index]) for g in base_graph.prunable_groups})
+    table = layer_table(model, lwdna)
     timings['prune_s'] = time.perf_counter() - t
     timings['total_s'] = time.perf_counter() - t_start   # the rest only assembles the channel config
     all_floors = {g.index: f for g, f in zip(prunable, floors)}
@@ -392,7 +400,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                      f'weight_decay={cfg.search_weight_decay})'},
         'latency': latency_report,
         'probe_relative_error': probe_error,
-        'probe_without_channel_mixing': channel_mixing_types(pruned),
+        'probe_without_channel_mixing': channel_mixing_types(searched),
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},
@@ -401,8 +409,8 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         'environment': {'lwdna_plugin': __version__, 'torch': torch.__version__,
                         'torch_pruning': getattr(tp, '__version__', '?'), 'python': platform.python_version()},
     }
-    result = ShrinkResult(pruned, json.loads(json.dumps(config)), model, widened, wide_graph, keep_unit, scores,
-                          search, table)
+    result = ShrinkResult(lwdna, json.loads(json.dumps(config)), model, widened, searched, wide_graph, keep_unit,
+                          scores, search, table)
     logger.info('summary: %s', result.summary())
     return result
 
