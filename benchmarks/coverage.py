@@ -1,10 +1,14 @@
 #!/usr/bin/env python
-"""Which CNNs of timm, torchvision and basicsr the engine shrinks, refuses, crashes or hangs on.
+"""Which CNNs of mmpretrain, timm, torchvision and basicsr the engine shrinks, refuses, crashes or hangs on.
 
 Each model is built with random weights and shrunk in a fresh process (width ×1.5, FLOPs target
 0.8, embedding_dim 2, two batches of 4 embedded-digit images at the model's input size, or two
 ×4 super-resolution batches and Adam at 1e-4, as basicsr option files train, for basicsr) under
-a time limit. Every accepted model is exact by
+a time limit. The mmpretrain section builds one config of every CNN / hybrid classification
+family in the installed mmpretrain's ``configs/`` (its ``model`` dict with a 10-class head, no
+pretrained weights) through mmpretrain's registry and ``init_weights``, and shrinks it with the
+head's own loss, as ``LWDNAClassifier`` does; the families it skips are listed with the reason.
+Every accepted model is exact by
 construction: ``shrink`` refuses a prune whose float64 probe differs from the widened model with
 the removed channels zeroed, and the probe's error is printed. Outcomes:
 
@@ -14,7 +18,9 @@ the removed channels zeroed, and the probe's error is printed. Outcomes:
   channel axis): the probe compared everything else exactly with those layers affine-only /
   left out, and the real pruned network ran with finite outputs (the layer types are shown);
 - ``refused``: one ``LWDNAError`` (its message, which names the op and module);
-- ``crash``: any other exception (a bug: there should be none);
+- ``crash``: any other exception (a bug: there should be none), or an accepted model whose
+  ``result.model`` (or the same weights saved as safetensors and loaded into the architecture
+  rebuilt from the channel config) gives a non-finite eval output in float32;
 - ``hang``: no answer within the time limit.
 
     python benchmarks/coverage.py [--timeout 180] [--write]      # --write: docs/coverage.md
@@ -49,9 +55,58 @@ MODELS: List[Tuple[str, str, int]] = [
         'densenet121', 'convnext_tiny')
 ] + [('basicsr', name, 16) for name in ('EDSR', 'MSRResNet', 'RRDBNet', 'SRVGGNetCompact')]
 
+# mmpretrain: (family folder, config, input size); the smallest config of each family that
+# builds at a small input (some families fix their resolution: attention biases, global filters);
+# RepLKNet's own configs do not load in mmpretrain 1.2.0 (their model file imports a module, which
+# mmengine refuses in a non-lazy inheritance chain): its model file is read directly
+MMPRETRAIN: List[Tuple[str, str, int]] = [
+    ('arcface', 'resnet50-arcface_8xb32_inshop.py', 64), ('convmixer', 'convmixer-768-32_10xb64_in1k.py', 64),
+    ('convnext', 'convnext-tiny_32xb128_in1k.py', 64), ('convnext_v2', 'convnext-v2-atto_32xb32_in1k.py', 64),
+    ('csra', 'resnet101-csra_1xb16_voc07-448px.py', 64), ('cspnet', 'cspdarknet50_8xb32_in1k.py', 64),
+    ('cspnet', 'cspresnet50_8xb32_in1k.py', 64), ('cspnet', 'cspresnext50_8xb32_in1k.py', 64),
+    ('densenet', 'densenet121_4xb256_in1k.py', 64), ('efficientformer', 'efficientformer-l1_8xb128_in1k.py', 224),
+    ('efficientnet', 'efficientnet-b0_8xb32_in1k.py', 64), ('efficientnet_v2', 'efficientnetv2-b0_8xb32_in1k.py', 64),
+    ('hornet', 'hornet-tiny_8xb128_in1k.py', 64), ('hrnet', 'hrnet-w18_4xb32_in1k.py', 64),
+    ('inception_v3', 'inception-v3_8xb32_in1k.py', 128), ('lenet', 'lenet5_mnist.py', 32),
+    ('mobilenet_v2', 'mobilenet-v2_8xb32_in1k.py', 64), ('mobilenet_v3', 'mobilenet-v3-small_8xb128_in1k.py', 64),
+    ('mobileone', 'mobileone-s0_8xb32_in1k.py', 64), ('poolformer', 'poolformer-s12_32xb128_in1k.py', 64),
+    ('regnet', 'regnetx-400mf_8xb128_in1k.py', 64), ('replknet', '../_base_/models/replknet-31B_in1k.py', 64),
+    ('repmlp', 'repmlp-base_8xb64_in1k.py', 224), ('repvgg', 'repvgg-A0_8xb32_in1k.py', 64),
+    ('res2net', 'res2net50-w14-s8_8xb32_in1k.py', 64), ('resnest', 'resnest50_32xb64_in1k.py', 64),
+    ('resnet', 'resnet18_8xb32_in1k.py', 64), ('resnext', 'resnext50-32x4d_8xb32_in1k.py', 64),
+    ('riformer', 'riformer-s12_8xb128_in1k.py', 64), ('seresnet', 'seresnext50-32x4d_8xb32_in1k.py', 64),
+    ('shufflenet_v1', 'shufflenet-v1-1x_16xb64_in1k.py', 64), ('shufflenet_v2', 'shufflenet-v2-1x_16xb64_in1k.py', 64),
+    ('van', 'van-tiny_8xb128_in1k.py', 64), ('vgg', 'vgg11bn_8xb32_in1k.py', 224),
+    ('wrn', 'wide-resnet50_8xb32_in1k.py', 64),
+]
+# mmpretrain config folders that are not CNN / hybrid classification families, and why
+MMPRETRAIN_SKIPPED: Dict[str, str] = {
+    **{f: 'vision transformer (the transformer issue)' for f in (
+        'beit', 'conformer', 'davit', 'deit', 'deit3', 'dinov2', 'edgenext', 'eva', 'eva02', 'hivit', 'levit',
+        'mlp_mixer', 'mobilevit', 'mvit', 'revvit', 'swin_transformer', 'swin_transformer_v2', 't2t_vit', 'tinyvit',
+        'tnt', 'twins', 'vig', 'vision_transformer', 'xcit')},
+    **{f: 'self-supervised pre-training algorithm (no classifier of its own)' for f in (
+        'barlowtwins', 'beitv2', 'byol', 'cae', 'densecl', 'itpn', 'mae', 'maskfeat', 'mff', 'milan', 'mixmim',
+        'mocov2', 'mocov3', 'simclr', 'simmim', 'simsiam', 'spark', 'swav')},
+    **{f: 'multimodal / segmentation model (not an image classifier)' for f in (
+        'blip', 'blip2', 'chinese_clip', 'clip', 'flamingo', 'glip', 'llava', 'minigpt4', 'ofa', 'otter', 'sam')},
+}
+
+
+def mmpretrain_families() -> Tuple[List[str], List[str]]:
+    """(folders of the installed mmpretrain's configs that neither list names, listed folders
+    that it lacks): both should be empty; a new mmpretrain release shows up here."""
+    import mmpretrain
+    root = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'configs')
+    folders = {f for f in os.listdir(root) if not f.startswith('_') and os.path.isdir(os.path.join(root, f))}
+    listed = {f for f, _, _ in MMPRETRAIN} | set(MMPRETRAIN_SKIPPED)
+    return sorted(folders - listed), sorted(listed - folders)
+
+
 CHILD = r'''
-import json, sys, warnings
+import copy, json, sys, warnings
 warnings.filterwarnings('ignore')
+forward_fn = None
 import torch, torch.nn.functional as F
 zoo, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.manual_seed(0)
@@ -70,6 +125,33 @@ if zoo == 'basicsr':
     from lwdna_plugin.data import photo_sr_batches
     batches, loss = photo_sr_batches(lr_size=size, scale=4, batch=4, count=2), F.l1_loss
     search = dict(search_optimizer='adam', search_lr=1e-4)   # what basicsr option files train with
+elif zoo == 'mmpretrain':
+    import copy, os
+    import mmpretrain
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    from mmpretrain.utils import register_all_modules
+    import lwdna_plugin.mmpretrain  # noqa: F401
+    from lwdna_plugin.mmpretrain.model import _classifier_loss, _without_pretrained, tensor_forward
+    register_all_modules()
+    family, config = name.split('/', 1)
+    path = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'configs', family, config)
+    arch = Config.fromfile(os.path.normpath(path)).model
+    arch = _without_pretrained(copy.deepcopy(arch.to_dict()))
+    owner = arch['backbone'] if 'num_classes' in arch.get('backbone', {}) else arch.get('head', {})
+    owner['num_classes'] = 10   # VGG, Inception-V3, LeNet-5 classify in the backbone
+    arch.pop('train_cfg', None)   # batch augments (mixup / cutmix) need soft labels
+    def build():
+        m = MODELS.build(arch)
+        m.init_weights()
+        return m
+    model = build()
+    from lwdna_plugin.data import digit_batches
+    channels = 1 if family == 'lenet' else 3
+    batches = [(x[:, :channels], [DataSample().set_gt_label(int(t)) for t in y])
+               for x, y in digit_batches(size=size, batch=4, count=2)]
+    loss, forward_fn, search = _classifier_loss(model), tensor_forward, {}
 else:
     search = {}
     if zoo == 'timm':
@@ -83,17 +165,37 @@ else:
         model = getattr(torchvision.models, name)(num_classes=10, **extra)
     from lwdna_plugin.data import digit_batches
     batches, loss = digit_batches(size=size, batch=4, count=2), F.cross_entropy
+def finite(net):
+    with torch.no_grad():
+        out = net.eval()(batches[0][0]) if forward_fn is None else forward_fn(net.eval(), batches[0][0])
+    return bool(torch.isfinite(out).all())
 try:
-    result = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2, **search))
+    result = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2, **search),
+                    forward_fn=forward_fn)
     c = result.channel_config
     mixing = c['probe_without_channel_mixing']
     out = {'outcome': 'structurally valid' if mixing else 'exact', 'probe': c['probe_relative_error'],
            'why': ('probe without ' + ', '.join(mixing)) if mixing else '',
            'flops': c['flops']['lwdna'] / c['flops']['baseline'], 'params': c['params']['lwdna'] / c['params']['baseline']}
+    # the result is usable: finite in eval, and so are its weights saved and loaded into the
+    # architecture rebuilt from the channel config
+    import tempfile
+    from safetensors.torch import load_file, save_file
+    from lwdna_plugin import apply_channel_config
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, tmp + '/w.safetensors')
+        fresh = build() if zoo == 'mmpretrain' else copy.deepcopy(model)
+        rebuilt = apply_channel_config(fresh, c, forward_fn=forward_fn)
+        rebuilt.load_state_dict(load_file(tmp + '/w.safetensors'), strict=True)
+    if not (finite(result.model) and finite(rebuilt)):
+        out = {'outcome': 'crash', 'why': 'result.model or its saved weights give a non-finite eval output'}
 except LWDNAError as e:
     out = {'outcome': 'refused', 'why': f'{type(e).__name__}: {e}'}
 except Exception as e:
-    out = {'outcome': 'crash', 'why': f'{type(e).__name__}: {e}'}
+    import traceback
+    frame = traceback.extract_tb(e.__traceback__)[-1]
+    out = {'outcome': 'crash', 'why': f'{type(e).__name__}: {e} (at {frame.filename.split("site-packages/")[-1]}:'
+                                      f'{frame.lineno})'}
 print('RESULT ' + json.dumps(out))
 '''
 
@@ -141,6 +243,18 @@ def summary(rows: List[Tuple[str, str, int, Dict]]) -> str:
             f'{accepted} of {len(cnns)} ({100 * accepted / max(len(cnns), 1):.0f} %)')
 
 
+def skipped_table() -> str:
+    unlisted, missing = mmpretrain_families()
+    reasons: Dict[str, List[str]] = {}
+    for family, why in sorted(MMPRETRAIN_SKIPPED.items()):
+        reasons.setdefault(why, []).append(family)
+    lines = [f'- {why}: {", ".join(families)}' for why, families in reasons.items()]
+    if unlisted or missing:
+        lines.append(f'- **not listed** (a new mmpretrain?): {", ".join(unlisted)}; listed but absent: '
+                     f'{", ".join(missing)}')
+    return '\n'.join(lines)
+
+
 def grouping_times() -> str:
     """Seconds to build the channel graph (trace + groups) of ResNet50, its ×2-wide variant and
     ResNet152 at 64²: grouping should grow about linearly with the number of layers."""
@@ -158,30 +272,45 @@ def grouping_times() -> str:
     return '\n'.join(lines)
 
 
+def run_section(models: List[Tuple[str, str, int]], only, timeout: float) -> List[Tuple[str, str, int, Dict]]:
+    rows = []
+    for zoo, name, size in models:
+        if only and name not in only and name.split('/')[0] not in only:
+            continue
+        result = run_one(zoo, name, size, timeout)
+        rows.append((zoo, name, size, result))
+        print(f'{zoo:12s} {name:50s} {result["outcome"]:8s} {result.get("why", "")[:120]}', flush=True)
+    return rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--timeout', type=float, default=180.0, help='seconds per model')
-    p.add_argument('--only', nargs='+', help='model names to run (default: all)')
-    p.add_argument('--write', action='store_true', help='write docs/coverage.md')
+    p.add_argument('--only', nargs='+', help='model names or mmpretrain families to run (default: all)')
+    p.add_argument('--section', choices=('mmpretrain', 'zoos', 'all'), default='all')
+    p.add_argument('--write', action='store_true', help='write docs/coverage.md (needs --section all)')
     args = p.parse_args(argv)
-    rows = []
-    for zoo, name, size in MODELS:
-        if args.only and name not in args.only:
-            continue
-        result = run_one(zoo, name, size, args.timeout)
-        rows.append((zoo, name, size, result))
-        print(f'{zoo:12s} {name:30s} {result["outcome"]:8s} {result.get("why", "")[:120]}', flush=True)
-    text = table(rows)
-    print(text)
-    print(summary(rows))
+    mm_models = [('mmpretrain', f'{family}/{config}', size) for family, config, size in MMPRETRAIN]
+    mm_rows = run_section(mm_models, args.only, args.timeout) if args.section != 'zoos' else []
+    zoo_rows = run_section(MODELS, args.only, args.timeout) if args.section != 'mmpretrain' else []
+    texts = []
+    for title, rows in (('mmpretrain (its own implementations, through its registry)', mm_rows),
+                        ('timm / torchvision / basicsr', zoo_rows)):
+        if rows:
+            texts.append(f'## {title}\n\n{summary(rows)}.\n\n{table(rows)}')
+            print(texts[-1])
+    if mm_rows:
+        print('mmpretrain config folders skipped:\n' + skipped_table())
     times = grouping_times()
     print(times)
     if args.write:
         with open(DOC, 'w') as f:
             f.write('# Coverage (`python benchmarks/coverage.py --write`)\n\n'
                     + __doc__.split('\n\n', 1)[1].rsplit('\n\n', 1)[0] + '\n\n'
-                    + f'Measured {time.strftime("%Y-%m-%d")} on the 2-core CPU machine: {summary(rows)}.\n\n'
-                    + text + '\n\nGrouping time (one process, after the runs above):\n\n' + times + '\n')
+                    + f'Measured {time.strftime("%Y-%m-%d")} on the 2-core CPU machine.\n\n'
+                    + '\n\n'.join(texts)
+                    + '\n\nmmpretrain config folders the mmpretrain section skips:\n\n' + skipped_table()
+                    + '\n\nGrouping time (one process, after the runs above):\n\n' + times + '\n')
 
 
 if __name__ == '__main__':

@@ -46,15 +46,42 @@ class _AffineOnly(nn.Module):
         super().__init__()
         self.norm = norm
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, data_format: Optional[str] = None) -> torch.Tensor:
         channels = norm_channels(self.norm)
-        last = not isinstance(self.norm, nn.GroupNorm) and x.shape[-1] == channels and (
-            x.shape[1] != channels or type(self.norm).forward is nn.LayerNorm.forward)
+        if data_format is not None:   # mmpretrain's LayerNorm2d says where its channels are
+            last = data_format == 'channel_last'
+        else:
+            last = not isinstance(self.norm, nn.GroupNorm) and x.shape[-1] == channels and (
+                x.shape[1] != channels or type(self.norm).forward is nn.LayerNorm.forward)
         shape = [1] * x.dim()
         shape[-1 if last else 1] = channels
         weight, bias = getattr(self.norm, 'weight', None), getattr(self.norm, 'bias', None)
         x = x * weight.reshape(shape) if weight is not None else x
         return x + bias.reshape(shape) if bias is not None else x
+
+
+class ResidualAffine(nn.Module):
+    """``x + bias + weight · x`` per channel: a GRN (ConvNeXt-V2) with its response
+    normalisation left out (x_n = 1), the stand-in the probe uses for timm's and mmpretrain's.
+    The channels are last if ``data_format='channel_last'`` is passed (mmpretrain) or
+    ``channels_last`` is set (timm), else at dim 1."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, channels_last: bool = False):
+        super().__init__()
+        self.weight, self.bias, self.channels_last = weight, bias, channels_last
+
+    def forward(self, x: torch.Tensor, data_format: Optional[str] = None) -> torch.Tensor:
+        last = data_format == 'channel_last' if data_format is not None else self.channels_last
+        shape = [1] * x.dim()
+        shape[-1 if last else 1] = -1
+        return x + self.bias.reshape(shape) + self.weight.reshape(shape) * x
+
+
+class _Identity(nn.Module):
+    """The stand-in of a gate without one (ECA): its input, whatever keywords it is called with."""
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return x
 
 
 def _mixing_gate(module: nn.Module) -> bool:
@@ -77,7 +104,7 @@ def without_channel_mixing(model: nn.Module) -> nn.Module:
     channel-separable."""
     for name, module in list(model.named_modules()):
         if name and _mixing_gate(module):
-            model.set_submodule(name, GATE_STAND_INS.get(type(module), lambda m: nn.Identity())(module))
+            model.set_submodule(name, GATE_STAND_INS.get(type(module), lambda m: _Identity())(module))
         elif name and _channel_norm(module):
             model.set_submodule(name, _AffineOnly(module))
     return model

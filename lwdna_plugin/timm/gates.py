@@ -3,24 +3,11 @@
 channel-preserving op and the probe compares the rest of the network exactly."""
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
 from timm.layers import CecaModule, EcaModule
 from timm.layers.grn import GlobalResponseNorm
 
 from ..core import register_channel_gate
-
-
-class GrnWithoutStatistics(nn.Module):
-    """GRN with its response normalisation left out (x_n = 1): ``x + bias + weight · x``."""
-
-    def __init__(self, grn: GlobalResponseNorm):
-        super().__init__()
-        self.grn = grn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = self.grn.wb_shape
-        return x + self.grn.bias.view(shape) + self.grn.weight.view(shape) * x
+from ..core.masking import ResidualAffine
 
 
 def register_timm_gates() -> None:
@@ -28,4 +15,4 @@ def register_timm_gates() -> None:
     GlobalResponseNorm (per-channel weight and bias, statistics over the channels)."""
     for gate in (EcaModule, CecaModule):
         register_channel_gate(gate)
-    register_channel_gate(GlobalResponseNorm, GrnWithoutStatistics)
+    register_channel_gate(GlobalResponseNorm, lambda grn: ResidualAffine(grn.weight, grn.bias, grn.wb_shape[-1] == -1))

@@ -1,0 +1,15 @@
+"""mmpretrain layers that mix channels by design, registered as channel gates (see
+:func:`lwdna_plugin.core.register_channel_gate`): the grouping treats each as one
+channel-preserving op and the probe compares the rest of the network exactly."""
+from __future__ import annotations
+
+from mmpretrain.models.utils.norm import GRN
+
+from ..core import register_channel_gate
+from ..core.masking import ResidualAffine
+
+
+def register_mmpretrain_gates() -> None:
+    """ConvNeXt-V2's GRN (per-channel ``gamma`` and ``beta``, statistics over the channels; its
+    forward takes ``data_format``)."""
+    register_channel_gate(GRN, lambda grn: ResidualAffine(grn.gamma, grn.beta))
