@@ -58,8 +58,14 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
 
 def _build_dependency_graph(model, example_inputs, forward_fn):
     outputs: List[torch.Tensor] = []
-    with record_ops(model) as trace:
+    # frozen layers are traced like the rest (the autograd graph has no node for a layer without
+    # trainable inputs); mmpretrain's PoolFormer freezes its stem again in every ``train()`` /
+    # ``eval()`` call, which torch-pruning makes, so they thaw right before the forward pass
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    with record_ops(model) as trace, _thawed(frozen):
         def traced_forward(m, x):
+            for p in frozen:
+                p.requires_grad_(True)
             out = forward_fn(m, x)
             outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
             return out
@@ -107,6 +113,16 @@ def _where(error: BaseException, trace) -> str:
     owner = trace.owners.get(node.grad_fn, (record.module if record else '', None))[0]
     op = record.func if record else type(node.grad_fn).__name__.removesuffix('Backward0')
     return f' at {op!r} in {owner or "the top-level forward"!r}'
+
+
+@contextmanager
+def _thawed(params: List[torch.Tensor]) -> Iterator[None]:
+    """Leave ``params`` frozen (``requires_grad=False``) on exit, whatever happened inside."""
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(False)
 
 
 @contextmanager

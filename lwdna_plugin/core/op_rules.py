@@ -49,6 +49,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             return None
         return d % ndim if d < 0 else d
 
+    if fn is not None and _from_parameters_only(fn):
+        return False   # a computation on weights alone (CSRA's weight norm): no channel of the data moves
     if isinstance(owners.get(fn, ('', None))[1], nn.Linear) and name in _LINEAR_ON_ND:
         return False   # nn.Linear on an (N, ..., C) input: flattened to 2-D around a matmul over C
     if name == 'PixelShuffleBackward0':
@@ -71,6 +73,9 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         nd = len(sizes) if sizes is not None else nd
         if any(channel_dim(d, nd) in (1, None) for d in dims):
             refuse('a reduction over the channel dimension')
+    elif name in ('SoftmaxBackward0', 'LogSoftmaxBackward0'):
+        if channel_dim(getattr(fn, '_saved_dim', None), nd or len(rec.out_shape) if rec else nd) in (1, None):
+            refuse('a softmax over the channel dimension')
     elif name in ('MeanBackward0', 'SumBackward0'):
         refuse('a reduction over all dimensions')
     elif name in ('CatBackward0', 'SplitBackward0', 'SplitWithSizesBackward0', 'UnbindBackward0'):
@@ -89,6 +94,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
         if rec is not None and sizes and _flattens_channels(sizes, rec.out_shape):
             return False   # (N, C, H, W) -> (N, C·H·W): channel c owns inputs c·H·W ... (c+1)·H·W - 1
+        if rec is not None and sizes and _drops_unit_dims(sizes, rec.out_shape):
+            return False   # ``x.squeeze()`` / ``flatten(1)`` of (N, C, 1, 1): the channels stay in order
         if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
             refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
     elif name == 'ConstantPadNdBackward0':
@@ -132,6 +139,15 @@ def _written_shape(fn) -> Optional[Tuple[int, ...]]:
     return tuple(meta[0].shape) if meta else None
 
 
+def _from_parameters_only(fn, depth: int = 8) -> bool:
+    """True if every path into the autograd node ends at a leaf parameter within ``depth`` ops (a
+    weight norm, a transposed weight), never at the data."""
+    if depth == 0:
+        return False
+    inputs = [f for f, _ in fn.next_functions if f is not None]
+    return bool(inputs) and all('AccumulateGrad' in f.name() or _from_parameters_only(f, depth - 1) for f in inputs)
+
+
 def _reads_parameters_only(fn) -> bool:
     """True if the autograd node's inputs are all leaf parameters (a weight reshape / transpose)."""
     return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
@@ -151,3 +167,11 @@ def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
     if len(b) < 2 or len(a) < 2 or b[0] != a[0] or b[1] != a[1]:
         return False
     return math.prod(b[2:]) == math.prod(a[2:])
+
+
+def _drops_unit_dims(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape only removes size-1 dims and the channel dim is one of those it keeps
+    (``squeeze`` of (N, C, 1, 1), also at N = 1, where it leaves (C,))."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    return len(b) >= 2 and b[1] > 1 and [n for n in b if n != 1] == [n for n in a if n != 1] and len(a) < len(b)
