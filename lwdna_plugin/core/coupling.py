@@ -200,6 +200,8 @@ class ChannelGraphBuilder:
         ga, gb = self.group_conv_edges(modules)
         pa, pb = self.pixel_shuffle_edges()
         sa, sb = self.equal_split_edges()
+        ha, hb = self.half_slice_edges()
+        sa, sb = sa + ha, sb + hb
         a, b = np.concatenate(a + ga + pa + sa), np.concatenate(b + gb + pb + sb)
         n_units, slot_unit = connected_components(
             coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(), directed=False)
@@ -321,6 +323,30 @@ class ChannelGraphBuilder:
             step = sizes[0]
             for k in range(1, len(sizes)):
                 a.append(dim.offset + np.arange(step)); b.append(dim.offset + k * step + np.arange(step))
+        return a, b
+
+    def half_slice_edges(self):
+        """``x[:, :C // 2]`` and ``x[:, C // 2:]`` of one tensor (mmpretrain's CSP stages cut at
+        ``x.shape[1] // 2``, a size no attribute holds): channel j of both halves is one unit, so
+        the halves stay equal and the cut stays in the middle of the pruned tensor."""
+        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
+        halves: Dict[Tuple[Any, int], set] = {}
+        for fn in self.records:
+            if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
+                continue
+            total = int(fn._saved_self_sym_sizes[1])
+            if total % 2 == 0 and slice_range(fn) in ((0, total // 2), (total // 2, total)):
+                halves.setdefault(fn.next_functions[0], set()).add(slice_range(fn))
+        a, b = [], []
+        split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
+        for (src_fn, nr), ranges in halves.items():
+            src = node_of.get(src_fn)
+            dim = self.dims.get((self.key_of(src), 'out')) if src is not None and len(ranges) == 2 else None
+            if dim is None:
+                continue
+            half = max(end for _, end in ranges) // 2
+            base = dim.offset + (split_offsets[src_fn][nr] if src_fn in split_offsets else 0)
+            a.append(base + np.arange(half)); b.append(base + half + np.arange(half))
         return a, b
 
     def splits_of(self, graph: 'ChannelGraph') -> List[ChannelSplit]:
