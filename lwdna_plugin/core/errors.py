@@ -9,6 +9,11 @@ class ConfigError(LWDNAError, ValueError):
     """An invalid hyper-parameter or option value."""
 
 
+class SearchDivergedError(ConfigError):
+    """The search's optimizer steps made the widened network's loss, latent gradients or output
+    non-finite (its learning rate is too large for this network and loss)."""
+
+
 class UnsupportedModelError(LWDNAError):
     """The model contains an op or layer whose channel behaviour we do not model."""
 

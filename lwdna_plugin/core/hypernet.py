@@ -30,7 +30,7 @@ import torch.nn as nn
 from torch.func import functional_call
 
 from .batches import CALL_ERRORS, check_inputs, check_loss, check_targets, describe
-from .errors import ConfigError, UnsupportedModelError
+from .errors import ConfigError, SearchDivergedError, UnsupportedModelError
 from .channel_graph import ChannelGraph
 from .layer_types import CONV_TYPES
 from .tracing import ForwardFn, default_forward
@@ -167,7 +167,7 @@ class HyperScorer:
                 check_loss(loss, used + 1)
                 if not torch.isfinite(loss):
                     if optimizer is not None and used:
-                        raise ConfigError(f'the search diverged: the loss is {float(loss)} after {used} optimizer '
+                        raise SearchDivergedError(f'the search diverged: the loss is {float(loss)} after {used} optimizer '
                                           'step(s); lower search_lr (or use the run\'s own optimizer)')
                     raise ConfigError(f'the loss must be finite, got {float(loss)}')
                 loss.backward()
@@ -175,8 +175,9 @@ class HyperScorer:
                 if not torch.isfinite(last).all():
                     cause = (f'the search diverged after {used} optimizer step(s); lower search_lr' if optimizer is not None
                              and used else 'the loss has no finite gradient here (e.g. sqrt or log at 0)')
-                    raise ConfigError(f'the gradient of the loss w.r.t. the latents is not finite on batch {used + 1}: '
-                                      f'{cause}')
+                    error = SearchDivergedError if optimizer is not None and used else ConfigError
+                    raise error(f'the gradient of the loss w.r.t. the latents is not finite on batch {used + 1}: '
+                                f'{cause}')
                 if optimizer is not None:
                     if used + 2 >= num_batches:
                         # the last batch's score depends on the latents alone (their gradient, or
@@ -198,7 +199,7 @@ class HyperScorer:
             raise ConfigError('no training batch to score the channels with: the batches / dataloader is empty')
         scores = self.latent.detach()[:self.num_units].abs() if criterion == 'magnitude' else last
         if not torch.isfinite(scores).all():
-            raise ConfigError(f'the search diverged: non-finite {criterion} scores after {used} batch(es); '
+            raise SearchDivergedError(f'the search diverged: non-finite {criterion} scores after {used} batch(es); '
                               'lower search_lr (or use the run\'s own optimizer)')
         return scores.cpu().numpy()
 

@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
 from .channel_graph import ChannelGraph
-from .errors import ConfigError, UnsupportedModelError
+from .errors import SearchDivergedError, UnsupportedModelError
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, SEPARABLE_GATES, norm_channels
 from .tracing import ForwardFn, default_forward
 
@@ -60,21 +60,24 @@ class _AffineOnly(nn.Module):
         return x + bias.reshape(shape) if bias is not None else x
 
 
-class ResidualAffine(nn.Module):
-    """``x + bias + weight · x`` per channel: a GRN (ConvNeXt-V2) with its response
-    normalisation left out (x_n = 1), the stand-in the probe uses for timm's and mmpretrain's.
-    The channels are last if ``data_format='channel_last'`` is passed (mmpretrain) or
-    ``channels_last`` is set (timm), else at dim 1."""
+class ChannelAffine(nn.Module):
+    """``weight · x + bias`` per channel (``x + weight · x + bias`` if ``residual``): the stand-in
+    the probe uses for a layer that normalises over the channels by design, its statistics left
+    out — a hand-written channels-first LayerNorm (HorNet's), or a GRN (ConvNeXt-V2, residual;
+    x_n = 1). The channels are last if ``data_format='channel_last'`` is passed (mmpretrain) or
+    ``channels_last`` is set, else at dim 1."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, channels_last: bool = False):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, channels_last: bool = False,
+                 residual: bool = False):
         super().__init__()
-        self.weight, self.bias, self.channels_last = weight, bias, channels_last
+        self.weight, self.bias, self.channels_last, self.residual = weight, bias, channels_last, residual
 
     def forward(self, x: torch.Tensor, data_format: Optional[str] = None) -> torch.Tensor:
         last = data_format == 'channel_last' if data_format is not None else self.channels_last
         shape = [1] * x.dim()
         shape[-1 if last else 1] = -1
-        return x + self.bias.reshape(shape) + self.weight.reshape(shape) * x
+        y = self.weight.reshape(shape) * x + self.bias.reshape(shape)
+        return x + y if self.residual else y
 
 
 class _Identity(nn.Module):
@@ -149,7 +152,7 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '
                                     'network: its forward pass depends on channel counts')
     if not all(torch.isfinite(b).all() for b in reference):
-        raise ConfigError('after the search steps the widened network\'s output is not finite: the search diverged '
+        raise SearchDivergedError('after the search steps the widened network\'s output is not finite: the search diverged '
                           '(the generated weights grew without bound); lower search_lr or use the run\'s own '
                           'optimizer')
     error = max((relative_error(a, b) for a, b in zip(ours, reference)), default=0.0)

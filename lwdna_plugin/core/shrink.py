@@ -10,7 +10,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import torch_pruning as tp
 from .batches import check_inputs, check_model_runs
 from .channel_config import FORMAT, VERSION, group_entries, model_identity, signature_hash, summarize, write_json
 from .config import LWDNAConfig
-from .errors import ConfigError, InfeasibleTargetError, UnsupportedModelError
+from .errors import ConfigError, InfeasibleTargetError, SearchDivergedError, UnsupportedModelError
 from .flops import CostModel
 from .groups import ChannelGraph, build_channel_graph, share_latents
 from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
@@ -31,7 +31,7 @@ from .outputs import Writer, write_outputs
 from .report import format_table, layer_table, plot_widths
 from .resize import resize_groups, resized_graph, select_units
 from .search import SearchResult, bisect_threshold, check_feasible, round_up
-from .tracing import ForwardFn
+from .tracing import ForwardFn, default_forward
 from ..version import __version__
 
 logger = logging.getLogger('lwdna_plugin')
@@ -210,12 +210,81 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     return graph
 
 
-def search_optimizer(cfg: LWDNAConfig) -> OptimizerFactory:
+SEARCH_RETRIES = 3   # a diverging search is repeated at search_lr / 10, / 100, / 1000
+
+
+class _Replay:
+    """The scoring batches, read once from the caller's iterable and kept, so that a search
+    repeated at a lower rate sees exactly the same batches."""
+
+    def __init__(self, batches: Iterable):
+        self.source, self.seen = iter(batches), []
+
+    def batches(self) -> Iterator:
+        yield from self.seen
+        for batch in self.source:
+            self.seen.append(batch)
+            yield batch
+
+
+def _widen_and_score(base_graph: ChannelGraph, budget: 'Budget', cfg: LWDNAConfig, batches: Iterable,
+                     loss_fn: LossFn, forward_fn: Optional[ForwardFn], first_inputs: Any, timings: Dict[str, float],
+                     make_optimizer: OptimizerFactory) -> Tuple[nn.Module, ChannelGraph, HyperScorer, np.ndarray]:
+    """The widened network, its graph, the scorer and the unit scores; the widened network holds
+    the generated weights after the search steps. Raises :class:`SearchDivergedError` if the
+    steps made the loss, the scores or the network's float32 output non-finite."""
+    t = time.perf_counter()
+    # the scoring network keeps PyTorch's default init for its plain layers (as in 0.2.0: same scores)
+    widened = resize_groups(base_graph, budget.widened_units, weights_set_later=generated_layer_names(base_graph),
+                            init_like_baseline=False)
+    wide_graph = resized_graph(base_graph, widened, budget.widened_units)
+    timings['widen_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    trainable = cfg.criterion != 'gradient_sum'
+    device = next(widened.parameters()).device
+    check_hypernet_memory(hypernet_bytes(wide_graph, cfg.embedding_dim, trainable), available_bytes(device))
+    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed, trainable=trainable)
+    timings['hypernet_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
+                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss),
+                          criterion=cfg.criterion, make_optimizer=make_optimizer)
+    timings['scoring_s'] = time.perf_counter() - t
+    scorer.write_weights(widened)
+    if trainable:
+        _check_still_computes(widened, first_inputs, forward_fn)
+    return widened, wide_graph, scorer, scores
+
+
+@torch.no_grad()
+def _check_still_computes(widened: nn.Module, inputs: Any, forward_fn: Optional[ForwardFn]) -> None:
+    """Raise :class:`SearchDivergedError` if the widened network after the search steps gives a
+    non-finite float32 output on the first scoring batch in train mode, as the search ran it
+    (generated weights blown up: the scores came from a network that no longer computes
+    anything). Train mode: BatchNorm's running statistics may overflow after the authors' steps
+    at lr 0.1 while its batch statistics, which the search uses, stay sound; they are restored."""
+    modes = {m: m.training for m in widened.modules()}
+    buffers = {name: b.clone() for name, b in widened.named_buffers()}
+    try:
+        out = (forward_fn or default_forward)(widened.train(), inputs)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+        for name, b in widened.named_buffers():
+            b.copy_(buffers[name])
+    if not all(torch.isfinite(t).all() for t in tp.utils.flatten_as_list(out) if torch.is_tensor(t)):
+        raise SearchDivergedError("after the search steps the widened network's float32 output on the first scoring "
+                                  'batch is not finite: the generated weights grew without bound')
+
+
+def search_optimizer(cfg: LWDNAConfig, lr: Optional[float] = None) -> OptimizerFactory:
     """The search's optimizer over every trainable tensor (latents included): SGD with
-    ``search_lr``, ``search_momentum``, ``search_weight_decay`` (the reference's), or Adam."""
+    ``search_lr`` (or ``lr``), ``search_momentum``, ``search_weight_decay`` (the reference's), or
+    Adam."""
+    lr = cfg.search_lr if lr is None else lr
     if cfg.search_optimizer == 'adam':
-        return lambda params: torch.optim.Adam(params, lr=cfg.search_lr, weight_decay=cfg.search_weight_decay)
-    return lambda params: InPlaceSGD(params, lr=cfg.search_lr, momentum=cfg.search_momentum,
+        return lambda params: torch.optim.Adam(params, lr=lr, weight_decay=cfg.search_weight_decay)
+    return lambda params: InPlaceSGD(params, lr=lr, momentum=cfg.search_momentum,
                                      weight_decay=cfg.search_weight_decay)
 
 
@@ -303,37 +372,37 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         timings['latency_model_s'] = time.perf_counter() - t
     budget.check()   # an unreachable target fails here, before any widening or scoring
 
-    t = time.perf_counter()
-    widened_units = budget.widened_units
-    # the scoring network keeps PyTorch's default init for its plain layers (as in 0.2.0: same scores)
-    widened = resize_groups(base_graph, widened_units, weights_set_later=generated_layer_names(base_graph),
-                            init_like_baseline=False)
-    wide_graph = resized_graph(base_graph, widened, widened_units)
+    warnings: List[str] = []
+    replay = _Replay(batches)   # a search repeated at a lower rate scores on the same batches
+    lr, retries = cfg.search_lr, SEARCH_RETRIES if make_optimizer is None and cfg.criterion != 'gradient_sum' else 0
+    for attempt in range(retries + 1):
+        try:
+            widened, wide_graph, scorer, scores = _widen_and_score(
+                base_graph, budget, cfg, replay.batches(), loss_fn, forward_fn,
+                _take_fraction(first_inputs, cfg.batch_fraction), timings,
+                make_optimizer or search_optimizer(cfg, lr))
+            break
+        except SearchDivergedError as e:
+            if attempt == retries:
+                if retries:
+                    raise SearchDivergedError(f'{e} (also at search_lr {lr:g}, after {retries} tenfold reductions '
+                                              f'from {cfg.search_lr:g})') from e
+                raise
+            warnings.append(f'the search diverged at search_lr {lr:g} ({e}); repeated on the same batches at '
+                            f'{lr / 10:g}')
+            logger.warning('warning: %s', warnings[-1])
+            lr /= 10
     wide_full = np.asarray([g.num_units for g in wide_graph.groups], dtype=np.float64)
-    timings['widen_s'] = time.perf_counter() - t
     logger.info('widened x%.2f: %.4g -> %.4g GFLOPs', cfg.width_mult, base_flops / 1e9,
                 base_cost.flops(wide_full) / 1e9)
 
     prunable = wide_graph.prunable_groups
     floors, target = budget.floors, budget.target
     kept_full, prunable_idx = budget.kept_full, budget.prunable_idx
-
-    t = time.perf_counter()
-    trainable = cfg.criterion != 'gradient_sum'
-    device = next(widened.parameters()).device
-    check_hypernet_memory(hypernet_bytes(wide_graph, cfg.embedding_dim, trainable), available_bytes(device))
-    scorer = HyperScorer(wide_graph, cfg.embedding_dim, cfg.seed, trainable=trainable)
-    timings['hypernet_s'] = time.perf_counter() - t
-    t = time.perf_counter()
-    scores = scorer.score(widened, batches, loss_fn, cfg.num_batches, cfg.batch_fraction, forward_fn,
-                          progress=lambda i, loss: logger.info('scored batch %d/%d (loss %.4f)', i, cfg.num_batches, loss),
-                          criterion=cfg.criterion, make_optimizer=make_optimizer or search_optimizer(cfg))
-    timings['scoring_s'] = time.perf_counter() - t
     if cfg.criterion != 'magnitude' and not scores[np.concatenate([g.units for g in prunable])].any():
         raise ConfigError('every channel scored 0: the loss does not depend on the channels on these batches '
                           '(a single class? a constant or detached loss?); the architecture would be arbitrary')
 
-    warnings = []
     if scorer.batches_used < cfg.num_batches:
         warnings.append(f'only {scorer.batches_used} of the {cfg.num_batches} scoring batches (num_batches) were '
                         'given: the dataloader has fewer')
@@ -368,7 +437,6 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         keep_unit[g.units] = False
         keep_unit[g.units[keep]] = True
         keep_local[g.index] = keep
-    scorer.write_weights(widened)
     searched = select_units(wide_graph, keep_unit)
     probe_error = verify_pruned(wide_graph, keep_unit, searched, example, forward_fn)
     kept_full[prunable_idx] = [len(keep) for keep in search.keep_units]
@@ -396,8 +464,9 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                    'lwdna': float(lw_params)},
         'protocol': {'criterion': cfg.criterion,
                      'optimizer': None if cfg.criterion == 'gradient_sum' else 'caller' if make_optimizer else
-                     f'{cfg.search_optimizer}(lr={cfg.search_lr}, momentum={cfg.search_momentum}, '
-                     f'weight_decay={cfg.search_weight_decay})'},
+                     f'{cfg.search_optimizer}(lr={lr:g}, momentum={cfg.search_momentum}, '
+                     f'weight_decay={cfg.search_weight_decay})',
+                     'search_lr': None if cfg.criterion == 'gradient_sum' or make_optimizer else lr},
         'latency': latency_report,
         'probe_relative_error': probe_error,
         'probe_without_channel_mixing': channel_mixing_types(searched),

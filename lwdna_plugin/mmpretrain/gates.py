@@ -3,13 +3,17 @@
 channel-preserving op and the probe compares the rest of the network exactly."""
 from __future__ import annotations
 
+from mmpretrain.models.backbones.hornet import HorNetLayerNorm
 from mmpretrain.models.utils.norm import GRN
 
 from ..core import register_channel_gate
-from ..core.masking import ResidualAffine
+from ..core.masking import ChannelAffine
 
 
 def register_mmpretrain_gates() -> None:
     """ConvNeXt-V2's GRN (per-channel ``gamma`` and ``beta``, statistics over the channels; its
-    forward takes ``data_format``)."""
-    register_channel_gate(GRN, lambda grn: ResidualAffine(grn.gamma, grn.beta))
+    forward takes ``data_format``) and HorNet's LayerNorm (written by hand: mean and variance over
+    dim 1 when channels-first)."""
+    register_channel_gate(GRN, lambda grn: ChannelAffine(grn.gamma, grn.beta, residual=True))
+    register_channel_gate(HorNetLayerNorm, lambda norm: ChannelAffine(norm.weight, norm.bias,
+                                                                       norm.data_format == 'channels_last'))

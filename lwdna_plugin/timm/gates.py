@@ -7,7 +7,7 @@ from timm.layers import CecaModule, EcaModule
 from timm.layers.grn import GlobalResponseNorm
 
 from ..core import register_channel_gate
-from ..core.masking import ResidualAffine
+from ..core.masking import ChannelAffine
 
 
 def register_timm_gates() -> None:
@@ -15,4 +15,5 @@ def register_timm_gates() -> None:
     GlobalResponseNorm (per-channel weight and bias, statistics over the channels)."""
     for gate in (EcaModule, CecaModule):
         register_channel_gate(gate)
-    register_channel_gate(GlobalResponseNorm, lambda grn: ResidualAffine(grn.weight, grn.bias, grn.wb_shape[-1] == -1))
+    register_channel_gate(GlobalResponseNorm, lambda grn: ChannelAffine(grn.weight, grn.bias, grn.wb_shape[-1] == -1,
+                                                                     residual=True))
