@@ -31,7 +31,18 @@ def __dir__():
     return sorted(set(__all__) | set(SUBMODULES))
 
 
-if 'mmpretrain' in sys.modules:
-    # a process that already uses mmpretrain and imports the plugin (an older config's
-    # ``custom_imports = dict(imports=['lwdna_plugin'])``): register the adapter as before
+def _in_an_openmmlab_process() -> bool:
+    """True where mmpretrain is imported, or mmengine is and mmpretrain is installed: an
+    OpenMMLab config being loaded (``custom_imports = dict(imports=['lwdna_plugin'])``, as the
+    0.2.0 README said, runs before mmpretrain's stock ``tools/train.py`` imports mmpretrain)."""
+    if 'mmpretrain' in sys.modules:
+        return True
+    if 'mmengine' not in sys.modules:
+        return False
+    import importlib.util
+    return importlib.util.find_spec('mmpretrain') is not None
+
+
+if _in_an_openmmlab_process():
+    # register the adapter (LWDNARunner, LWDNAClassifier, ...) as configs written for 0.2.0 expect
     from . import mmpretrain  # noqa: F401

@@ -126,8 +126,8 @@ def test_invalid_settings(kwargs, field):
 
 def test_a_diverging_search_is_one_clear_error(digit_batches):
     model = timm.create_model('resnet18', num_classes=10)
-    with pytest.raises(ConfigError, match='the search diverged'):
-        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2, search_lr=1e6))
+    with pytest.raises(ConfigError, match=r'the search diverged.*also at search_lr 1e\+27, after 3 tenfold'):
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, embedding_dim=2, search_lr=1e30))
 
 
 def test_unknown_option_in_a_config_block():
@@ -443,3 +443,36 @@ def test_equal_split_pieces_share_their_units():
     layout = dim_layout(graph, graph.dims[('layer1.1.conv1', 'out')])
     assert len(layout) == 8 and len({g for g, _, _ in layout}) == 1 and layout[0][2] == model.layer1[1].width
     assert [s.sizes(lambda g, c: c) for s in graph.splits if s.module == 'layer1.1' and not s.concat] == [[14] * 8]
+
+
+def test_what_is_not_a_float32_network_is_one_clear_error(digit_batches):
+    with pytest.raises(ConfigError, match='needs an nn.Module'):
+        shrink(lambda x: x, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+    half = timm.create_model('resnet10t', num_classes=10).half()
+    with pytest.raises(ConfigError, match=r'float16 parameters: the search runs in float32 \(call model.float'):
+        shrink(half, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+
+
+def test_a_channel_config_must_be_a_json_object(tmp_path):
+    from lwdna_plugin.core import load_channel_config
+    path = tmp_path / 'lwdna_channels.json'
+    path.write_text('[{"format": "lwdna-channel-config"}]')
+    with pytest.raises(ChannelConfigMismatchError, match='holds a JSON list, not an object'):
+        load_channel_config(path)
+
+
+def test_a_zoo_gate_refused_without_its_adapter_names_the_import(digit_batches):
+    """timm's ECA is a registered channel gate only once ``lwdna_plugin.timm`` is imported: in a
+    process that never imported it the refusal says so."""
+    code = ('import timm, torch.nn.functional as F\n'
+            'from lwdna_plugin import LWDNAConfig, UnsupportedModelError, shrink\n'
+            'from lwdna_plugin.data import digit_batches\n'
+            'try:\n'
+            "    shrink(timm.create_model('ecaresnet26t', num_classes=10), digit_batches(32, 4, 2), F.cross_entropy,\n"
+            '           LWDNAConfig(flops_target=0.9, embedding_dim=2))\n'
+            'except UnsupportedModelError as e:\n'
+            '    print(e)\n')
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300).stdout
+    assert '`import lwdna_plugin.timm` registers the channel gates of timm' in out

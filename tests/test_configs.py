@@ -146,3 +146,19 @@ def test_basicsr_commands_take_installed_option_files():
     argv = parse_basicsr_command_line(train_basicsr.__doc__, ['-opt', 'lwdna_plugin::basicsr/lwdna/demo_edsr_x4.yml', '--debug'])
     assert argv[0] == '-opt' and argv[1].endswith('basicsr/lwdna/demo_edsr_x4.yml') and argv[2] == '--debug'
     assert Path(argv[1]).is_file()
+
+
+def test_a_config_importing_lwdna_plugin_as_in_0_2_0_finds_the_runner(tmp_path):
+    """``custom_imports = dict(imports=['lwdna_plugin'])`` (the 0.2.0 README): mmpretrain's stock
+    ``tools/train.py`` loads the config before it imports mmpretrain, then looks the runner up."""
+    cfg = tmp_path / 'old.py'
+    cfg.write_text(f"_base_ = [{str(ROOT / 'configs' / 'lwdna' / 'demo_digits.py')!r}]\n"
+                   "custom_imports = dict(imports=['lwdna_plugin'], allow_failed_imports=False)\n")
+    code = ('import sys\n'
+            'from mmengine.config import Config\n'
+            'from mmengine.registry import RUNNERS, DefaultScope\n'
+            f'cfg = Config.fromfile({str(cfg)!r})\n'
+            'with DefaultScope.overwrite_default_scope(cfg.default_scope):\n'
+            '    print(RUNNERS.get(cfg.runner_type))\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert 'LWDNARunner' in proc.stdout, proc.stderr[-2000:]

@@ -109,8 +109,13 @@ def recorded_builder(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def load_channel_config(path: str | os.PathLike) -> Dict[str, Any]:
-    """Read a channel config JSON file as data (size and nesting limited; not yet validated)."""
-    return read_json_file(path, 'channel config', ChannelConfigMismatchError)
+    """Read a channel config JSON file as data (size and nesting limited; a JSON object, not yet
+    validated otherwise)."""
+    config = read_json_file(path, 'channel config', ChannelConfigMismatchError)
+    if not isinstance(config, dict):
+        raise ChannelConfigMismatchError(f'channel config {os.fspath(path)!r} holds a JSON {type(config).__name__}, '
+                                         'not an object: not an LW-DNA channel config')
+    return config
 
 
 def save_channel_config(config: Dict[str, Any], path: str | os.PathLike) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -42,7 +43,7 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         raise UnsupportedModelError(
             f'{what} ({name}) in {where(node)}: LW-DNA cannot widen or prune through an op '
             'that moves channels; use a 1x1-conv shortcut / standard layers, or keep this '
-            'part of the model out of the graph')
+            f'part of the model out of the graph{_adapter_hint(owners.get(fn, ("", None))[1])}')
 
     def channel_dim(d, ndim):
         if d is None or ndim is None:
@@ -175,3 +176,12 @@ def _drops_unit_dims(before: Sequence[int], after: Sequence[int]) -> bool:
     b = [int(s) for s in before]
     a = [int(s) for s in after]
     return len(b) >= 2 and b[1] > 1 and [n for n in b if n != 1] == [n for n in a if n != 1] and len(a) < len(b)
+
+
+def _adapter_hint(module: Optional[nn.Module]) -> str:
+    """'; ...' naming the plugin's adapter for the zoo ``module`` comes from, when it is not
+    imported: it registers that zoo's channel gates (timm's ECA, mmpretrain's GRN)."""
+    zoo = type(module).__module__.split('.')[0] if module is not None else ''
+    if zoo in ('timm', 'mmpretrain') and f'lwdna_plugin.{zoo}' not in sys.modules:
+        return f'; `import lwdna_plugin.{zoo}` registers the channel gates of {zoo} (it is not imported)'
+    return ''

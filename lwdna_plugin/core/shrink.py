@@ -323,6 +323,7 @@ def shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConfi
     timing of a latency target (:class:`~lwdna_plugin.core.latency.WallClockProfiler`'s
     ``cache_key`` / ``layer`` / ``network``).
     """
+    _check_model(model)
     checkpointing = checkpointing_flags(model)
     set_flags(model, {key: False for key in checkpointing})   # see checkpointing_flags
     try:
@@ -569,6 +570,18 @@ def _widened_units(graph: ChannelGraph, width_mult: float, divisors: Optional[Li
     """round(width_mult · units) per prunable group (at least 1), rounded up to its divisor."""
     return {g.index: round_up(max(1, math.floor(width_mult * g.num_units + 0.5)),
                                divisors[g.index] if divisors else 1) for g in graph.prunable_groups}
+
+
+def _check_model(model: Any) -> None:
+    """``model`` is an ``nn.Module`` with float32 or float64 parameters: the hypernetwork
+    generates float32 weights (train in half precision afterwards, with autocast)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f'shrink needs an nn.Module (a network with layers to widen), got {type(model).__name__}')
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if dtypes - {torch.float32, torch.float64}:
+        raise ConfigError(f'the model has {", ".join(sorted(str(d) for d in dtypes))} parameters: the search runs in '
+                          'float32 (call model.float() first; the LW-DNA network trains in half precision with '
+                          'autocast as the baseline would)')
 
 
 def _first_sample(inputs: Any) -> Any:
