@@ -86,6 +86,7 @@ class ChannelGraph:
     traced: set                      # names of the layers the forward pass uses
     op_records: List[Tuple[OpRecord, Optional[str]]] = field(default_factory=list)  # op, its dim key
     splits: List[ChannelSplit] = field(default_factory=list)
+    shuffles: int = 0                # channel shuffles traced (their coupling may depend on the width)
 
     def units_of(self, key: str, kind: str) -> np.ndarray:
         dim = self.dims[(key, kind)]

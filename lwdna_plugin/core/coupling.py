@@ -19,6 +19,7 @@ from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis, norm_channels
 from .op_rules import check_op
+from .shuffle import shuffle_block_ties
 from .tracing import OpRecord
 
 SPLIT_FUNCS = ('split', 'chunk', 'split_with_sizes', 'tensor_split', 'narrow', 'unbind', 'getitem')
@@ -62,6 +63,7 @@ class ChannelGraphBuilder:
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
+        self.shuffle_fns = {fn for shuffle in dg.shuffles for fn in shuffle.fns}
         self.node_key: Dict[Any, str] = {}
         self.pixel_shuffles: List[Tuple[Any, int]] = []
         self.dims: Dict[Tuple[str, str], Dim] = {}
@@ -121,6 +123,8 @@ class ChannelGraphBuilder:
                 continue
             if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
                 continue
+            if node.grad_fn in self.shuffle_fns:
+                continue   # a channel shuffle: a permutation (shuffle.py)
             if not self.inside_gate(node.grad_fn) and check_op(node, self.records, self.owners, self.where):
                 self.map_pixel_shuffle(node, self.records.get(node.grad_fn))
 
@@ -201,7 +205,8 @@ class ChannelGraphBuilder:
         pa, pb = self.pixel_shuffle_edges()
         sa, sb = self.equal_split_edges()
         ha, hb = self.half_slice_edges()
-        sa, sb = sa + ha, sb + hb
+        xa, xb = self.shuffle_edges()
+        sa, sb = sa + ha + xa, sb + hb + xb
         a, b = np.concatenate(a + ga + pa + sa), np.concatenate(b + gb + pb + sb)
         n_units, slot_unit = connected_components(
             coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(), directed=False)
@@ -349,6 +354,20 @@ class ChannelGraphBuilder:
             a.append(base + np.arange(half)); b.append(base + half + np.arange(half))
         return a, b
 
+    def shuffle_edges(self):
+        """A channel shuffle: channel j of each of its G input blocks is one unit (G consecutive
+        channels of its output), see :mod:`.shuffle`."""
+        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
+        a, b = [], []
+        for shuffle in self.dg.shuffles:
+            view = node_of.get(shuffle.first)
+            dim = self.dims.get((self.key_of(view), 'out')) if view is not None else None
+            if dim is None:
+                continue
+            for unit in shuffle_block_ties(shuffle):
+                a.append(np.full(len(unit) - 1, dim.offset + unit[0])); b.append(dim.offset + np.asarray(unit[1:]))
+        return a, b
+
     def splits_of(self, graph: 'ChannelGraph') -> List[ChannelSplit]:
         """What the pieces of every channel split and slice are made of, in ``graph``'s groups."""
         out = []
@@ -478,4 +497,5 @@ class ChannelGraphBuilder:
         graph = ChannelGraph(self.model, self.dims, slot_unit, unit_group, unit_local, groups, modules,
                              sorted(set(classifiers)), traced, op_records)
         graph.splits = self.splits_of(graph)
+        graph.shuffles = len(self.dg.shuffles)
         return graph

@@ -29,6 +29,7 @@ from .errors import UnsupportedModelError
 from .index_maps import TracedDependencyGraph, fix_concat_split_maps
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
+from .shuffle import find_channel_shuffles, set_shuffle_maps
 from .tracing import ForwardFn, default_forward, record_ops
 
 __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit', 'Dim', 'Segment', 'dim_layout',
@@ -71,7 +72,8 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             return out
         try:
             with torch.enable_grad():
-                dg = TracedDependencyGraph(lambda: _concat_sizes(trace)).build_dependency(
+                dg = TracedDependencyGraph(lambda: _concat_sizes(trace),
+                                           lambda: find_channel_shuffles(trace.records)).build_dependency(
                     model, example_inputs, forward_fn=traced_forward, verbose=False, gates=CHANNEL_GATES)
         except UnsupportedModelError:
             raise
@@ -82,6 +84,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
                 f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
                 'reshapes across channels (a channel shuffle) and channel slices are not supported') from e
     fix_concat_split_maps(dg)
+    set_shuffle_maps(dg, dg.shuffles)
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')

@@ -19,6 +19,7 @@ import torch_pruning as tp
 from torch_pruning._helpers import _HybridIndex
 
 from .errors import UnsupportedModelError
+from .shuffle import ChannelShuffle, trace_shuffles_as_permutations
 
 Ranges = Tuple[Tuple[int, int, int], ...]   # (offset in the source, offset in the target, size)
 
@@ -103,10 +104,13 @@ class TracedDependencyGraph(tp.DependencyGraph):
     the graph is traced, before its own index-map pass would try (and, on DPN, fail) to infer
     them; our maps replace its concat / split maps afterwards (:func:`fix_concat_split_maps`)."""
 
-    def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]]):
+    def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]],
+                 shuffles: Callable[[], List[ChannelShuffle]] = list):
         super().__init__()
         self._read_cat_sizes = cat_sizes
+        self._find_shuffles = shuffles
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
+        self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -118,6 +122,8 @@ class TracedDependencyGraph(tp.DependencyGraph):
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
         self.cat_sizes = sizes = self._read_cat_sizes()
+        self.shuffles = self._find_shuffles()
+        trace_shuffles_as_permutations(module2node, self.shuffles)
         for node in module2node.values():
             if node.grad_fn in sizes:
                 node.module.concat_sizes = list(sizes[node.grad_fn])

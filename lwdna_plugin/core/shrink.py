@@ -2,6 +2,7 @@
 pruned LW-DNA model."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -163,7 +164,7 @@ def check_target(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     layer table (cached, so the shrink that follows times no layer again) and the baseline and
     floors networks on one sample of ``example_inputs`` repeated to ``latency_batch``."""
     cfg = _for_run_device(cfg, model)
-    graph = _channel_graph(model, example_inputs, cfg, forward_fn)
+    graph, cfg = _channel_graph(model, example_inputs, cfg, forward_fn)
     cost_model = CostModel(graph)
     latency = latency_builder(graph, cost_model, cfg, _first_sample(example_inputs), forward_fn) \
         if cfg.target_kind == 'latency' else None
@@ -202,12 +203,51 @@ def latency_builder(graph: ChannelGraph, cost_model: CostModel, cfg: LWDNAConfig
 
 
 def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
-                   forward_fn: Optional[ForwardFn]) -> ChannelGraph:
-    graph = share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
-                                              cfg.grouping_timeout_s), cfg.channels_per_latent)
+                   forward_fn: Optional[ForwardFn]) -> Tuple[ChannelGraph, LWDNAConfig]:
+    """The model's channel groups, and ``cfg`` with the layers added to ``ignored_layers`` whose
+    channel coupling changes with the width (a stream shuffled more times than its channels
+    halve: ShuffleNetV2's later stages), which are kept at their width."""
+    def group(cfg: LWDNAConfig) -> ChannelGraph:
+        return share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
+                                                 cfg.grouping_timeout_s), cfg.channels_per_latent)
+    graph = group(cfg)
+    if graph.shuffles:
+        varying = width_dependent_layers(graph, cfg, example_inputs, forward_fn)
+        if varying:
+            logger.warning('warning: kept at their width (their channel shuffles couple the channels differently at '
+                           'the widened width): the groups of %s', ', '.join(varying))
+            cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(varying))
+            graph = group(cfg)
     if not graph.prunable_groups:
         raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
-    return graph
+    return graph, cfg
+
+
+def width_dependent_layers(graph: ChannelGraph, cfg: LWDNAConfig, example_inputs: Any,
+                           forward_fn: Optional[ForwardFn]) -> List[str]:
+    """One layer of every prunable group whose units are not what widening assumes: the widened
+    model traced again must hold the same groups with the widened unit counts and the same
+    channel-to-unit pattern in every layer. A channel shuffle ties channels by position, so a
+    stream shuffled often enough couples all its channels in a way that depends on their number."""
+    units = _widened_units(graph, cfg.width_mult)
+    widened = resize_groups(graph, units, init_like_baseline=False)
+    expected = resized_graph(graph, widened, units)
+    traced = share_latents(build_channel_graph(widened, example_inputs, forward_fn, cfg.ignored_layers,
+                                               cfg.grouping_timeout_s), cfg.channels_per_latent)
+    modules = dict(graph.model.named_modules())
+    varying = []
+    for g in expected.prunable_groups:
+        same = all(key in traced.dims and _pattern(traced.units_of(*key)) == _pattern(expected.units_of(*key))
+                   for key in ((m.rsplit(':', 1)[0], m.rsplit(':', 1)[1]) for m in g.members))
+        if not same:
+            varying.append(next(m.rsplit(':', 1)[0] for m in g.members if m.rsplit(':', 1)[0] in modules))
+    return varying
+
+
+def _pattern(units: np.ndarray) -> List[int]:
+    """Unit ids relabelled by first occurrence: the partition of a dim's channels into units."""
+    first: Dict[int, int] = {}
+    return [first.setdefault(int(u), len(first)) for u in units]
 
 
 SEARCH_RETRIES = 3   # a diverging search is repeated at search_lr / 10, / 100, / 1000
@@ -357,7 +397,11 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     batches = itertools.chain([first], iterator)
 
     t = time.perf_counter()
-    base_graph = _channel_graph(model, example, cfg, forward_fn)
+    asked = tuple(cfg.ignored_layers)
+    base_graph, cfg = _channel_graph(model, example, cfg, forward_fn)
+    warnings: List[str] = [f'kept at their width, their channel shuffles coupling the channels differently at the '
+                           f'widened width: the groups of {", ".join(cfg.ignored_layers[len(asked):])}'
+                           ] if len(cfg.ignored_layers) > len(asked) else []
     base_cost = CostModel(base_graph)
     full = base_cost.full_units()
     base_flops, base_params = base_cost.flops(full), base_cost.params(full)
@@ -373,7 +417,6 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
         timings['latency_model_s'] = time.perf_counter() - t
     budget.check()   # an unreachable target fails here, before any widening or scoring
 
-    warnings: List[str] = []
     replay = _Replay(batches)   # a search repeated at a lower rate scores on the same batches
     lr, retries = cfg.search_lr, SEARCH_RETRIES if make_optimizer is None and cfg.criterion != 'gradient_sum' else 0
     for attempt in range(retries + 1):

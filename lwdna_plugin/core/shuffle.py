@@ -1,0 +1,123 @@
+"""Channel shuffles (ShuffleNet V1 / V2): ``x.view(N, G, C // G, ...)``, ``transpose(1, 2)``,
+``view(N, C, ...)``, an exact permutation of the channels: input channel ``g·C/G + j`` becomes
+output channel ``j·G + g``. torch-pruning reads the two views as reshapes and fails (or hangs);
+we trace the three ops as channel-preserving nodes, put the permutation on the edge into the
+first view, and tie channel j of the G input blocks into one unit: the view computes ``C // G``
+from the tensor at run time, so the pruned tensor must keep the same channels in every block
+(then the permutation of the pruned tensor is the permutation of the kept channels, in order).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence
+
+import torch_pruning as tp
+from torch_pruning._helpers import _HybridIndex
+
+from .tracing import OpRecord
+
+_VIEWS = ('ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0')
+
+
+@dataclass(frozen=True)
+class ChannelShuffle:
+    """The autograd nodes of one channel shuffle of ``channels`` channels in ``groups`` blocks."""
+
+    fns: tuple              # first view, transpose, [clone], last view
+    groups: int
+    channels: int
+
+    @property
+    def first(self) -> Any:
+        return self.fns[0]
+
+    def forward(self, i: int) -> int:
+        """Output position of input channel ``i``."""
+        per = self.channels // self.groups
+        return (i % per) * self.groups + i // per
+
+    def backward(self, o: int) -> int:
+        """Input channel at output position ``o``."""
+        per = self.channels // self.groups
+        return (o % self.groups) * per + o // self.groups
+
+
+def find_channel_shuffles(records: Dict[Any, OpRecord]) -> List[ChannelShuffle]:
+    """Every view–transpose(1, 2)–view chain of the trace that permutes the channels as a
+    channel shuffle does (a ``contiguous()`` between may add a clone)."""
+    consumers: Dict[Any, List[Any]] = {}
+    for fn in records:
+        for parent, _ in fn.next_functions:
+            if parent is not None:
+                consumers.setdefault(parent, []).append(fn)
+    found = []
+    for fn, rec in records.items():
+        if fn.name() not in _VIEWS or not rec.in_shapes:
+            continue
+        before, after = [int(s) for s in rec.in_shapes[0]], [int(s) for s in rec.out_shape]
+        if len(before) < 3 or len(after) != len(before) + 1 or after[0] != before[0] or after[3:] != before[2:] \
+                or after[1] * after[2] != before[1] or after[1] < 2:
+            continue
+        chain = [fn]
+        nxt = _only(consumers.get(fn, []))
+        if nxt is None or nxt.name() != 'TransposeBackward0' or \
+                sorted(d % len(after) for d in (nxt._saved_dim0, nxt._saved_dim1)) != [1, 2]:
+            continue
+        chain.append(nxt)
+        nxt = _only(consumers.get(nxt, []))
+        if nxt is not None and nxt.name() == 'CloneBackward0':
+            chain.append(nxt)
+            nxt = _only(consumers.get(nxt, []))
+        if nxt is None or nxt.name() not in _VIEWS or nxt not in records or \
+                [int(s) for s in records[nxt].out_shape] != before:
+            continue
+        chain.append(nxt)
+        found.append(ChannelShuffle(tuple(chain), after[1], before[1]))
+    return found
+
+
+def _only(items: Sequence[Any]) -> Any:
+    return items[0] if len(items) == 1 else None
+
+
+class _Permute:
+    """torch-pruning index map through a channel shuffle (or back)."""
+
+    def __init__(self, shuffle: ChannelShuffle, reverse: bool):
+        self.map = shuffle.backward if reverse else shuffle.forward
+
+    def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
+        return [_HybridIndex(idx=self.map(i.idx), root_idx=i.root_idx) for i in idxs]
+
+
+def trace_shuffles_as_permutations(module2node: Dict[Any, Any], shuffles: Sequence[ChannelShuffle]) -> None:
+    """Before torch-pruning maps indices: the shuffle's ops become channel-preserving nodes."""
+    inside = {fn for s in shuffles for fn in s.fns}
+    for node in module2node.values():
+        if node.grad_fn in inside:
+            node.type = tp.ops.OPTYPE.ELEMENTWISE
+            node.enable_index_mapping = False
+
+
+def set_shuffle_maps(dg: Any, shuffles: Sequence[ChannelShuffle]) -> None:
+    """After torch-pruning built its dependencies: the permutation on the edge into each
+    shuffle's first view (both directions)."""
+    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+    for s in shuffles:
+        view = node_of.get(s.first)
+        if view is None:
+            continue
+        for src in view.inputs:
+            for dep in src.dependencies:
+                if dep.target is view:
+                    dep.index_mapping = [_Permute(s, reverse=False), None]
+            for dep in view.dependencies:
+                if dep.target is src:
+                    dep.index_mapping = [_Permute(s, reverse=True), None]
+
+
+def shuffle_block_ties(shuffle: ChannelShuffle) -> List[List[int]]:
+    """Output positions that form one unit: channel j of every input block, ``j·G`` … ``j·G + G - 1``."""
+    g = shuffle.groups
+    return [list(range(j * g, j * g + g)) for j in range(math.ceil(shuffle.channels / g))]
