@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 
-def _mm(backbone, in_channels, num_classes=10):
+def _mm(backbone, in_channels, num_classes=10, head=None, pool=True):
     from mmpretrain.models import build_classifier
 
-    import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin's CIFAR backbones)
-    model = build_classifier(dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-                                  head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)))
+    import lwdna_plugin.mmpretrain  # noqa: F401  (registers the plugin's CIFAR backbones and mmpretrain's gates)
+    head = head or dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)
+    neck = dict(type='GlobalAveragePooling') if head['type'] == 'LinearClsHead' and pool else None
+    model = build_classifier(dict(type='ImageClassifier', backbone=backbone, neck=neck, head=head))
     model.init_weights()
     return model
 
@@ -164,6 +165,46 @@ def _channel_norms_net():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 
 
+def _shuffle_and_squeeze_net():
+    """A channel shuffle (view, transpose(1, 2), contiguous, view) after a concatenation, an
+    equal chunk after it (ShuffleNetV2's units), and squeezes of the pooled (N, C, 1, 1)
+    features before the classifier."""
+    import torch
+    import torch.nn as nn
+
+    def shuffle(x, groups):
+        n, c, h, w = x.shape
+        return x.view(n, groups, c // groups, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+    class Unit(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.branch = nn.Sequential(nn.Conv2d(c, 2 * c, 1), nn.BatchNorm2d(2 * c), nn.ReLU(),
+                                        nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c), nn.BatchNorm2d(2 * c),
+                                        nn.Conv2d(2 * c, c, 1), nn.BatchNorm2d(c), nn.ReLU())
+
+        def forward(self, x):
+            x1, x2 = x.chunk(2, dim=1)
+            return shuffle(torch.cat((x1, self.branch(x2)), 1), 2)
+
+    class Net(nn.Module):
+        def __init__(self, c=64):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU())
+            self.units = nn.Sequential(Unit(c // 2), Unit(c // 2))
+            self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c, 10)
+
+        def forward(self, x):
+            return self.fc(self.pool(self.units(self.stem(x))).squeeze(-1).squeeze(-1))
+
+    return Net()
+
+
+def _torchvision(name, **kwargs):
+    import torchvision
+    return getattr(torchvision.models, name)(num_classes=10, **kwargs)
+
+
 def MM_FORWARD(model, inputs):
     """mmpretrain classifiers return logits in 'tensor' mode."""
     return model(inputs, mode='tensor')
@@ -230,4 +271,19 @@ FAMILIES = {
                                    F.cross_entropy),
     'mmpretrain-timm-mnasnet': (lambda: _mm(dict(type='TIMMBackbone', model_name='mnasnet_050'), 1280), MM_FORWARD,
                                 'digits', F.cross_entropy),
+    # mmpretrain's own implementations (the mmpretrain zoo issue)
+    'mmpretrain-shufflenet-v2': (lambda: _mm(dict(type='ShuffleNetV2', widen_factor=0.5), 1024), MM_FORWARD, 'digits',
+                                 F.cross_entropy),                                          # channel shuffle
+    'mmpretrain-cspdarknet': (lambda: _mm(dict(type='CSPDarkNet', depth=53), 1024), MM_FORWARD, 'digits',
+                              F.cross_entropy),                                             # cut at C // 2
+    'mmpretrain-poolformer-s12': (lambda: _mm(dict(type='PoolFormer', arch='s12'), 512), MM_FORWARD, 'digits',
+                                  F.cross_entropy),                                         # frozen stem
+    'mmpretrain-convnext-v2-atto': (lambda: _mm(dict(type='ConvNeXt', arch='atto', use_grn=True,
+                                                     layer_scale_init_value=0.), 320, pool=False), MM_FORWARD, 'digits',
+                                    F.cross_entropy),                                       # GRN gate
+    'mmpretrain-resnet18-csra': (lambda: _mm(dict(type='ResNet', depth=18), 512, head=dict(
+        type='CSRAClsHead', num_classes=10, in_channels=512, num_heads=1, lam=0.1)), MM_FORWARD, 'digits',
+        F.cross_entropy),                                                                   # weight norm, softmax
+    'torchvision-shufflenet_v2_x0_5': (lambda: _torchvision('shufflenet_v2_x0_5'), None, 'digits', F.cross_entropy),
+    'channel-shuffle-and-squeeze': (_shuffle_and_squeeze_net, None, 'digits', F.cross_entropy),
 }

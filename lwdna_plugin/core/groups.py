@@ -29,8 +29,8 @@ from .errors import UnsupportedModelError
 from .index_maps import TracedDependencyGraph, fix_concat_split_maps
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
-from .shuffle import find_channel_shuffles, set_shuffle_maps
-from .tracing import ForwardFn, default_forward, record_ops
+from .shuffle import set_shuffle_maps
+from .tracing import ForwardFn, default_forward, frozen_layers_traced, record_ops
 
 __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit', 'Dim', 'Segment', 'dim_layout',
            'share_latents', 'within', 'register_channel_gate', 'CHANNEL_GATES', 'GATE_STAND_INS', 'SEPARABLE_GATES',
@@ -59,21 +59,18 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
 
 def _build_dependency_graph(model, example_inputs, forward_fn):
     outputs: List[torch.Tensor] = []
-    # frozen layers are traced like the rest (the autograd graph has no node for a layer without
-    # trainable inputs); mmpretrain's PoolFormer freezes its stem again in every ``train()`` /
-    # ``eval()`` call, which torch-pruning makes, so they thaw right before the forward pass
-    frozen = [p for p in model.parameters() if not p.requires_grad]
-    with record_ops(model) as trace, _thawed(frozen):
+    # frozen layers are traced like the rest; torch-pruning calls ``eval()``, which refreezes
+    # mmpretrain's PoolFormer stem, so they thaw again right before the forward pass
+    with record_ops(model) as trace, frozen_layers_traced(model) as thaw:
         def traced_forward(m, x):
-            for p in frozen:
-                p.requires_grad_(True)
+            thaw()
             out = forward_fn(m, x)
             outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
             return out
         try:
             with torch.enable_grad():
                 dg = TracedDependencyGraph(lambda: _concat_sizes(trace),
-                                           lambda: find_channel_shuffles(trace.records)).build_dependency(
+                                           lambda: trace.records).build_dependency(
                     model, example_inputs, forward_fn=traced_forward, verbose=False, gates=CHANNEL_GATES)
         except UnsupportedModelError:
             raise
@@ -116,16 +113,6 @@ def _where(error: BaseException, trace) -> str:
     owner = trace.owners.get(node.grad_fn, (record.module if record else '', None))[0]
     op = record.func if record else type(node.grad_fn).__name__.removesuffix('Backward0')
     return f' at {op!r} in {owner or "the top-level forward"!r}'
-
-
-@contextmanager
-def _thawed(params: List[torch.Tensor]) -> Iterator[None]:
-    """Leave ``params`` frozen (``requires_grad=False``) on exit, whatever happened inside."""
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(False)
 
 
 @contextmanager

@@ -19,7 +19,8 @@ import torch_pruning as tp
 from torch_pruning._helpers import _HybridIndex
 
 from .errors import UnsupportedModelError
-from .shuffle import ChannelShuffle, trace_shuffles_as_permutations
+from .reshapes import drops_unit_dims, keeps_channels
+from .shuffle import ChannelShuffle, find_channel_shuffles, trace_shuffles_as_permutations
 
 Ranges = Tuple[Tuple[int, int, int], ...]   # (offset in the source, offset in the target, size)
 
@@ -105,10 +106,10 @@ class TracedDependencyGraph(tp.DependencyGraph):
     them; our maps replace its concat / split maps afterwards (:func:`fix_concat_split_maps`)."""
 
     def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]],
-                 shuffles: Callable[[], List[ChannelShuffle]] = list):
+                 records: Callable[[], Dict[Any, Any]] = dict):
         super().__init__()
         self._read_cat_sizes = cat_sizes
-        self._find_shuffles = shuffles
+        self._read_records = records
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
         self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
 
@@ -122,8 +123,12 @@ class TracedDependencyGraph(tp.DependencyGraph):
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
         self.cat_sizes = sizes = self._read_cat_sizes()
-        self.shuffles = self._find_shuffles()
+        records = self._read_records()
+        self.shuffles = find_channel_shuffles(records)
         trace_shuffles_as_permutations(module2node, self.shuffles)
+        for node in module2node.values():   # torch-pruning infers their channel counts, and can miss
+            if node.type == tp.ops.OPTYPE.RESHAPE and _keeps_every_channel(node.grad_fn, records.get(node.grad_fn)):
+                node.type = tp.ops.OPTYPE.ELEMENTWISE
         for node in module2node.values():
             if node.grad_fn in sizes:
                 node.module.concat_sizes = list(sizes[node.grad_fn])
@@ -143,6 +148,15 @@ def slice_range(fn: Any) -> Optional[Tuple[int, int]]:
     start = start + total if start < 0 else start
     end = end + total if end < 0 else end
     return max(0, min(start, total)), max(0, end)
+
+
+def _keeps_every_channel(fn: Any, record: Any) -> bool:
+    """A reshape that leaves every channel where it is ((N, C, H, W) -> (N, C, H·W), a squeeze
+    of (N, C, 1, 1)): the identity on channel indices."""
+    sizes = getattr(fn, '_saved_self_sym_sizes', None) or (record.in_shapes[0] if record and record.in_shapes else None)
+    if not sizes or record is None:
+        return False
+    return keeps_channels(sizes, record.out_shape) or drops_unit_dims(sizes, record.out_shape)
 
 
 def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:

@@ -1,10 +1,9 @@
 """The allow-list of ops the grouping can follow, and the error naming any other op."""
 from __future__ import annotations
 
-import math
 import re
 import sys
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,6 +11,7 @@ import torch.nn as nn
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
 from .layer_types import CHANNEL_NORM_TYPES, norm_channels
+from .reshapes import drops_unit_dims, flattens_channels, keeps_channels
 from .tracing import OpRecord
 
 # the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
@@ -93,11 +93,11 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
                 and fn._saved_dim >= 2:
             return False   # a new axis after the channels (``s[:, :, None, None]``)
         sizes = tuple(getattr(fn, '_saved_self_sym_sizes', ()) or (rec.in_shapes[0] if rec and rec.in_shapes else ()))
-        if rec is not None and sizes and _flattens_channels(sizes, rec.out_shape):
+        if rec is not None and sizes and flattens_channels(sizes, rec.out_shape):
             return False   # (N, C, H, W) -> (N, C·H·W): channel c owns inputs c·H·W ... (c+1)·H·W - 1
-        if rec is not None and sizes and _drops_unit_dims(sizes, rec.out_shape):
+        if rec is not None and sizes and drops_unit_dims(sizes, rec.out_shape):
             return False   # ``x.squeeze()`` / ``flatten(1)`` of (N, C, 1, 1): the channels stay in order
-        if rec is None or not sizes or not _keeps_channels(sizes, rec.out_shape):
+        if rec is None or not sizes or not keeps_channels(sizes, rec.out_shape):
             refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
     elif name == 'ConstantPadNdBackward0':
         pad = list(getattr(fn, '_saved_pad', ()))
@@ -154,28 +154,7 @@ def _reads_parameters_only(fn) -> bool:
     return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
 
 
-def _flattens_channels(before: Sequence[int], after: Sequence[int]) -> bool:
-    """True if a reshape flattens the channel dim and everything after it into one dim, channel major."""
-    b = [int(s) for s in before]
-    a = [int(s) for s in after]
-    return len(b) >= 3 and len(a) == 2 and a[0] == b[0] and a[1] == math.prod(b[1:])
 
-
-def _keeps_channels(before: Sequence[int], after: Sequence[int]) -> bool:
-    """True if a reshape keeps the batch and channel dims and only regroups the dims after them."""
-    b = [int(s) for s in before]
-    a = [int(s) for s in after]
-    if len(b) < 2 or len(a) < 2 or b[0] != a[0] or b[1] != a[1]:
-        return False
-    return math.prod(b[2:]) == math.prod(a[2:])
-
-
-def _drops_unit_dims(before: Sequence[int], after: Sequence[int]) -> bool:
-    """True if a reshape only removes size-1 dims and the channel dim is one of those it keeps
-    (``squeeze`` of (N, C, 1, 1), also at N = 1, where it leaves (C,))."""
-    b = [int(s) for s in before]
-    a = [int(s) for s in after]
-    return len(b) >= 2 and b[1] > 1 and [n for n in b if n != 1] == [n for n in a if n != 1] and len(a) < len(b)
 
 
 def _adapter_hint(module: Optional[nn.Module]) -> str:

@@ -104,3 +104,22 @@ def default_forward(model: nn.Module, inputs: Any) -> Any:
 
 
 ForwardFn = Callable[[nn.Module, Any], Any]
+
+
+@contextmanager
+def frozen_layers_traced(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Frozen parameters (``requires_grad=False``) made trainable inside, and frozen again on exit:
+    the autograd graph the trace reads has no node for a layer without trainable inputs
+    (mmpretrain's PoolFormer freezes its stem). Yields ``thaw()`` to call again where the model
+    refreezes itself (PoolFormer does in every ``train()`` / ``eval()``)."""
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+
+    def thaw() -> None:
+        for p in frozen:
+            p.requires_grad_(True)
+    try:
+        thaw()
+        yield thaw
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
