@@ -152,9 +152,15 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '
                                     'network: its forward pass depends on channel counts')
     if not all(torch.isfinite(b).all() for b in reference):
-        raise SearchDivergedError('after the search steps the widened network\'s output is not finite: the search diverged '
-                          '(the generated weights grew without bound); lower search_lr or use the run\'s own '
-                          'optimizer')
+        mixing = channel_mixing_types(pruned)
+        if mixing:   # the stand-ins, not the search: norms without statistics let activations grow
+            raise UnsupportedModelError(
+                f'the exactness probe cannot compare the pruned {type(pruned).__name__}: with its channel-mixing '
+                f'layers ({", ".join(mixing)}) affine-only, as the probe compares them, the widened network overflows '
+                'float64 (products of features grow without the normalisation)')
+        raise SearchDivergedError('after the search steps the widened network\'s output is not finite: the search '
+                                  'diverged (the generated weights grew without bound); lower search_lr or use the '
+                                  'run\'s own optimizer')
     error = max((relative_error(a, b) for a, b in zip(ours, reference)), default=0.0)
     if not error <= PROBE_TOLERANCE:
         raise UnsupportedModelError(
