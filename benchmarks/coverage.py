@@ -60,7 +60,7 @@ MODELS: List[Tuple[str, str, int]] = [
 # RepLKNet's own configs do not load in mmpretrain 1.2.0 (their model file imports a module, which
 # mmengine refuses in a non-lazy inheritance chain): its model file is read directly
 MMPRETRAIN: List[Tuple[str, str, int]] = [
-    ('arcface', 'resnet50-arcface_8xb32_inshop.py', 64), ('convmixer', 'convmixer-768-32_10xb64_in1k.py', 64),
+    ('convmixer', 'convmixer-768-32_10xb64_in1k.py', 64),
     ('convnext', 'convnext-tiny_32xb128_in1k.py', 64), ('convnext_v2', 'convnext-v2-atto_32xb32_in1k.py', 64),
     ('csra', 'resnet101-csra_1xb16_voc07-448px.py', 64), ('cspnet', 'cspdarknet50_8xb32_in1k.py', 64),
     ('cspnet', 'cspresnet50_8xb32_in1k.py', 64), ('cspnet', 'cspresnext50_8xb32_in1k.py', 64),
@@ -88,6 +88,7 @@ MMPRETRAIN_SKIPPED: Dict[str, str] = {
     **{f: 'self-supervised pre-training algorithm (no classifier of its own)' for f in (
         'barlowtwins', 'beitv2', 'byol', 'cae', 'densecl', 'itpn', 'mae', 'maskfeat', 'mff', 'milan', 'mixmim',
         'mocov2', 'mocov3', 'simclr', 'simmim', 'simsiam', 'spark', 'swav')},
+    'arcface': 'image retrieval (ImageToImageRetriever around a ResNet-50 + ArcFace head), not a classifier',
     **{f: 'multimodal / segmentation model (not an image classifier)' for f in (
         'blip', 'blip2', 'chinese_clip', 'clip', 'flamingo', 'glip', 'llava', 'minigpt4', 'ofa', 'otter', 'sam')},
 }

@@ -284,6 +284,8 @@ FAMILIES = {
     'mmpretrain-resnet18-csra': (lambda: _mm(dict(type='ResNet', depth=18), 512, head=dict(
         type='CSRAClsHead', num_classes=10, in_channels=512, num_heads=1, lam=0.1)), MM_FORWARD, 'digits',
         F.cross_entropy),                                                                   # weight norm, softmax
+    'mmpretrain-van-tiny': (lambda: _mm(dict(type='VAN', arch='tiny'), 256), MM_FORWARD, 'digits',
+                          F.cross_entropy),                  # flatten(2).transpose(1, 2), block.out_channels
     'torchvision-shufflenet_v2_x0_5': (lambda: _torchvision('shufflenet_v2_x0_5'), None, 'digits', F.cross_entropy),
     'channel-shuffle-and-squeeze': (_shuffle_and_squeeze_net, None, 'digits', F.cross_entropy),
 }

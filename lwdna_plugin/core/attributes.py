@@ -36,8 +36,9 @@ def layer_sizes(module: nn.Module) -> Tuple[int, int, int]:
 def sync_width_attributes(before: nn.Module, after: nn.Module) -> None:
     """For every wrapper module of ``after`` (same structure as ``before``, some layers resized),
     set each integer width attribute to the new width of the layers inside it that had the
-    attribute's old value, when they all agree. Where they disagree (a heterogeneous block, e.g.
-    a bottleneck's ``mid_channels`` feeding two differently pruned layers) it stays as it was."""
+    attribute's old value, when they all agree. Where they disagree, an output attribute
+    (``out_channels``) takes the width of the last such layer (what the block returns); any other
+    (a bottleneck's ``mid_channels`` feeding two differently pruned layers) stays as it was."""
     old_layers = {n: layer_sizes(m) for n, m in before.named_modules() if isinstance(m, LAYER_TYPES)}
     new_layers = {n: layer_sizes(m) for n, m in after.named_modules() if isinstance(m, LAYER_TYPES)}
     if old_layers == new_layers:
@@ -55,6 +56,8 @@ def sync_width_attributes(before: nn.Module, after: nn.Module) -> None:
             if type(old) is not int:
                 continue
             new = _agreed_width(old, sides, inside, old_layers, new_layers)
+            if new is None and attr in OUT_ATTRS:
+                new = _last_width(old, inside, old_layers, new_layers)
             if new is not None:
                 setattr(wrapper, attr, new)
 
@@ -66,6 +69,14 @@ def _agreed_width(old: int, sides: Tuple[int, ...], inside, old_layers: Dict, ne
             if old_layers[layer][side] == old:
                 candidates.add(new_layers[layer][side])
     return candidates.pop() if len(candidates) == 1 else None
+
+
+def _last_width(old: int, inside, old_layers: Dict, new_layers: Dict) -> Optional[int]:
+    """The new output width of the last layer inside a wrapper that had ``old`` outputs: what the
+    wrapper returns (VAN's ``block.out_channels``, read to reshape the stage output, where the
+    block's attention layers inside keep other widths)."""
+    last = [layer for layer in inside if old_layers[layer][1] == old]
+    return new_layers[last[-1]][1] if last else None
 
 
 def sync_split_attributes(graph: ChannelGraph, model: nn.Module, channels_of: Callable[[int, int], int]) -> None:

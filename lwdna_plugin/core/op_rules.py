@@ -11,7 +11,7 @@ import torch.nn as nn
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
 from .layer_types import CHANNEL_NORM_TYPES, norm_channels
-from .reshapes import drops_unit_dims, flattens_channels, keeps_channels
+from .reshapes import drops_unit_dims, flattens_channels, keeps_channels, keeps_last_channels
 from .tracing import OpRecord
 
 # the autograd ops of nn.Linear on an input of more than two dims (its features stay last)
@@ -68,6 +68,9 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             refuse('a layer / group norm that is not a LayerNorm over the channels or a GroupNorm layer')
     elif name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) in ((0, 2, 3, 1), (0, 3, 1, 2)):
         pass   # NCHW <-> NHWC: a channels-last region (LayerNorm / Linear over the last dim)
+    elif name == 'TransposeBackward0' and rec is not None and len(rec.out_shape) == 3 and \
+            sorted(d % 3 for d in (fn._saved_dim0, fn._saved_dim1)) == [1, 2]:
+        pass   # (N, C, H·W) <-> (N, H·W, C): ``x.flatten(2).transpose(1, 2)`` into a channels-last region
     elif name in ('MeanBackward1', 'SumBackward1', 'AmaxBackward0'):
         sizes = getattr(fn, '_saved_self_sym_sizes', None)
         dims = getattr(fn, '_saved_dim', None) or ()
@@ -97,6 +100,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             return False   # (N, C, H, W) -> (N, C·H·W): channel c owns inputs c·H·W ... (c+1)·H·W - 1
         if rec is not None and sizes and drops_unit_dims(sizes, rec.out_shape):
             return False   # ``x.squeeze()`` / ``flatten(1)`` of (N, C, 1, 1): the channels stay in order
+        if rec is not None and sizes and keeps_last_channels(sizes, rec.out_shape):
+            return False   # a channels-last (N, H·W, C) <-> (N, H, W, C): the tokens regrouped, C stays last
         if rec is None or not sizes or not keeps_channels(sizes, rec.out_shape):
             refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
     elif name == 'ConstantPadNdBackward0':

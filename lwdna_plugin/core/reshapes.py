@@ -28,3 +28,14 @@ def drops_unit_dims(before: Sequence[int], after: Sequence[int]) -> bool:
     b = [int(s) for s in before]
     a = [int(s) for s in after]
     return len(b) >= 2 and b[1] > 1 and [n for n in b if n != 1] == [n for n in a if n != 1] and len(a) < len(b)
+
+
+def keeps_last_channels(before: Sequence[int], after: Sequence[int]) -> bool:
+    """True if a reshape of a channels-last tensor keeps the batch and the last (channel) dim and
+    only regroups the token dims between them ((N, H·W, C) <-> (N, H, W, C)). Which dim holds
+    the channels is not tracked: a reshape that this also describes on a channels-first tensor
+    is caught by the exactness probe."""
+    b = [int(s) for s in before]
+    a = [int(s) for s in after]
+    return len(b) >= 3 and len(a) >= 3 and b[0] == a[0] and b[-1] == a[-1] and b[-1] > 1 and \
+        math.prod(b[1:-1]) == math.prod(a[1:-1]) and b != a

@@ -99,7 +99,10 @@ def _scoring_batches(model: nn.Module, loader) -> Iterator[Tuple[torch.Tensor, A
 
 
 def _classifier_loss(model: nn.Module):
-    head = model.head
+    head = getattr(model, 'head', None)
+    if not callable(getattr(head, '_get_loss', None)):
+        raise ConfigError(f'LWDNAClassifier scores with the classification head\'s loss: the architecture must be a '
+                          f'classifier with a head (ImageClassifier), got {type(model).__name__}')
 
     def loss(cls_score: torch.Tensor, data_samples) -> torch.Tensor:
         return head._get_loss(cls_score, data_samples)['loss']
