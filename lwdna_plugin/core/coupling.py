@@ -331,15 +331,20 @@ class ChannelGraphBuilder:
         return a, b
 
     def half_slice_edges(self):
-        """``x[:, :C // 2]`` and ``x[:, C // 2:]`` of one tensor (mmpretrain's CSP stages cut at
-        ``x.shape[1] // 2``, a size no attribute holds): channel j of both halves is one unit, so
-        the halves stay equal and the cut stays in the middle of the pruned tensor."""
+        """``x[:, :C // 2]`` and ``x[:, C // 2:]`` of one tensor in a module that holds no attribute
+        of that size (mmpretrain's CSP stages cut at ``x.shape[1] // 2``): channel j of both halves
+        is one unit, so the halves stay equal and the cut stays in the middle of the pruned
+        tensor. A boundary a module attribute holds (DPN's ``num_1x1_c``) follows the resize
+        instead (:mod:`.attributes`)."""
         node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
         halves: Dict[Tuple[Any, int], set] = {}
         for fn in self.records:
             if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
                 continue
             total = int(fn._saved_self_sym_sizes[1])
+            owner = self.owners.get(fn, ('', None))[1]
+            if owner is not None and total // 2 in [v for v in vars(owner).values() if type(v) is int]:
+                continue   # the module holds the boundary (DPN's num_1x1_c): resizing updates it
             if total % 2 == 0 and slice_range(fn) in ((0, total // 2), (total // 2, total)):
                 halves.setdefault(fn.next_functions[0], set()).add(slice_range(fn))
         a, b = [], []
