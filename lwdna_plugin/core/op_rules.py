@@ -146,12 +146,14 @@ def _written_shape(fn) -> Optional[Tuple[int, ...]]:
 
 
 def _from_parameters_only(fn, depth: int = 8) -> bool:
-    """True if every path into the autograd node ends at a leaf parameter within ``depth`` ops (a
-    weight norm, a transposed weight), never at the data."""
-    if depth == 0:
+    """True if every input of the autograd node is a leaf parameter or, within ``depth`` ops, computed
+    from parameters alone (a weight norm, a transposed weight). An input without a node (None:
+    the data, which needs no gradient, or a constant) makes it False: a conv of the network input
+    is not a computation on weights."""
+    if depth == 0 or not fn.next_functions:
         return False
-    inputs = [f for f, _ in fn.next_functions if f is not None]
-    return bool(inputs) and all('AccumulateGrad' in f.name() or _from_parameters_only(f, depth - 1) for f in inputs)
+    return all(f is not None and ('AccumulateGrad' in f.name() or _from_parameters_only(f, depth - 1))
+               for f, _ in fn.next_functions)
 
 
 def _reads_parameters_only(fn) -> bool:
