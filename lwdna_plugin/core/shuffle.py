@@ -47,10 +47,15 @@ def find_channel_shuffles(records: Dict[Any, OpRecord]) -> List[ChannelShuffle]:
     """Every view–transpose(1, 2)–view chain of the trace that permutes the channels as a
     channel shuffle does (a ``contiguous()`` between may add a clone)."""
     consumers: Dict[Any, List[Any]] = {}
-    for fn in records:
+    todo, seen = list(records), set(records)
+    while todo:   # the recorded ops and the nodes they create inside (reshape's clone)
+        fn = todo.pop()
         for parent, _ in fn.next_functions:
             if parent is not None:
                 consumers.setdefault(parent, []).append(fn)
+                if parent not in seen and parent.name() == 'CloneBackward0':
+                    seen.add(parent)
+                    todo.append(parent)
     found = []
     for fn, rec in records.items():
         if fn.name() not in _VIEWS or not rec.in_shapes:
