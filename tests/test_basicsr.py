@@ -369,14 +369,22 @@ def test_channel_config_of_another_network_is_refused(gray_batches):
         LWDNANet(channel_config='no/such/lwdna_channels.json')
 
 
-def test_a_diverged_search_is_named_as_such(sr_batches):
-    """SGD at lr 0.1 on an L1 super-resolution loss blows the generated weights up: the probe
-    finds a non-finite output and says the search diverged (0.3.0 returned that network)."""
-    from lwdna_plugin import ConfigError, LWDNAConfig, shrink
+def test_a_diverged_search_is_repeated_at_a_lower_rate(sr_batches):
+    """SGD at lr 0.1 on an L1 super-resolution loss blows the generated weights up (0.3.0
+    returned that network; 0.6 refused it): the search is repeated on the same batches at a
+    tenfold lower rate, and says so. The same SGD as the caller's own optimizer is an error."""
+    from lwdna_plugin import LWDNAConfig, shrink
+    from lwdna_plugin.core.errors import SearchDivergedError
     from basicsr.archs.edsr_arch import EDSR
 
+    cfg = LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2)
     torch.manual_seed(0)
-    model = EDSR(3, 3, num_feat=32, num_block=4, upscale=4)
-    with pytest.raises(ConfigError, match='the search diverged'):
-        shrink(model, sr_batches, torch.nn.functional.l1_loss, LWDNAConfig(width_mult=1.5, flops_target=0.8,
-                                                                             embedding_dim=2))
+    result = shrink(EDSR(3, 3, num_feat=32, num_block=4, upscale=4), sr_batches, torch.nn.functional.l1_loss, cfg)
+    config = result.channel_config
+    assert config['protocol']['search_lr'] < 0.1
+    assert any(w.startswith('the search diverged at search_lr 0.1') for w in config['warnings'])
+    assert config['probe_relative_error'] < 1e-6
+    torch.manual_seed(0)
+    with pytest.raises(SearchDivergedError, match='the search diverged'):
+        shrink(EDSR(3, 3, num_feat=32, num_block=4, upscale=4), sr_batches, torch.nn.functional.l1_loss, cfg,
+               make_optimizer=lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9))

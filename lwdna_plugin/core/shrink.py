@@ -313,8 +313,8 @@ def _check_still_computes(widened: nn.Module, inputs: Any, forward_fn: Optional[
         for name, b in widened.named_buffers():
             b.copy_(buffers[name])
     if not all(torch.isfinite(t).all() for t in tp.utils.flatten_as_list(out) if torch.is_tensor(t)):
-        raise SearchDivergedError("after the search steps the widened network's float32 output on the first scoring "
-                                  'batch is not finite: the generated weights grew without bound')
+        raise SearchDivergedError("the search diverged: after its steps the widened network's float32 output on the "
+                                  'first scoring batch is not finite (the generated weights grew without bound)')
 
 
 def search_optimizer(cfg: LWDNAConfig, lr: Optional[float] = None) -> OptimizerFactory:
