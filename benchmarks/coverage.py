@@ -105,7 +105,7 @@ def mmpretrain_families() -> Tuple[List[str], List[str]]:
 
 
 CHILD = r'''
-import copy, json, sys, warnings
+import collections, copy, json, sys, warnings
 warnings.filterwarnings('ignore')
 forward_fn = None
 import torch, torch.nn.functional as F
@@ -187,7 +187,9 @@ try:
         save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, tmp + '/w.safetensors')
         fresh = build() if zoo == 'mmpretrain' else copy.deepcopy(model)
         rebuilt = apply_channel_config(fresh, c, forward_fn=forward_fn)
-        rebuilt.load_state_dict(load_file(tmp + '/w.safetensors'), strict=True)
+        state = collections.OrderedDict(load_file(tmp + '/w.safetensors'))
+        state._metadata = rebuilt.state_dict()._metadata   # module versions (torchvision MNASNet reads them)
+        rebuilt.load_state_dict(state, strict=True)
     if not (finite(result.model) and finite(rebuilt)):
         out = {'outcome': 'crash', 'why': 'result.model or its saved weights give a non-finite eval output'}
 except LWDNAError as e:
