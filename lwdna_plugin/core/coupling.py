@@ -3,7 +3,7 @@ DependencyGraph and the couplings it misses (group convs, GroupNorm groups, Pixe
 equal splits, a channel gate's parameters)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -64,6 +64,8 @@ class ChannelGraphBuilder:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
         self.shuffle_fns = {fn for shuffle in dg.shuffles for fn in shuffle.fns}
+        self.node_of = {n.grad_fn: n for n in dg.module2node.values() if n.grad_fn is not None}
+        self.split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
         self.node_key: Dict[Any, str] = {}
         self.pixel_shuffles: List[Tuple[Any, int]] = []
         self.dims: Dict[Tuple[str, str], Dim] = {}
@@ -132,7 +134,6 @@ class ChannelGraphBuilder:
         """True for an op a registered channel gate's forward runs."""
         owner = self.owners.get(fn, ('', None))[0]
         return any(within(owner, g) for g in self.gate_names)
-
 
     def map_pixel_shuffle(self, node, rec) -> None:
         """Couple input channel c·r²+k of a PixelShuffle with its output channel c."""
@@ -336,8 +337,7 @@ class ChannelGraphBuilder:
         is one unit, so the halves stay equal and the cut stays in the middle of the pruned
         tensor. A boundary a module attribute holds (DPN's ``num_1x1_c``) follows the resize
         instead (:mod:`.attributes`)."""
-        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
-        halves: Dict[Tuple[Any, int], set] = {}
+        halves: Dict[Any, set] = {}
         for fn in self.records:
             if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
                 continue
@@ -348,24 +348,31 @@ class ChannelGraphBuilder:
             if total % 2 == 0 and slice_range(fn) in ((0, total // 2), (total // 2, total)):
                 halves.setdefault(fn.next_functions[0], set()).add(slice_range(fn))
         a, b = [], []
-        split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
-        for (src_fn, nr), ranges in halves.items():
-            src = node_of.get(src_fn)
-            dim = self.dims.get((self.key_of(src), 'out')) if src is not None and len(ranges) == 2 else None
-            if dim is None:
+        for edge, ranges in halves.items():
+            source = self.slice_source(edge) if len(ranges) == 2 else None
+            if source is None:
                 continue
             half = max(end for _, end in ranges) // 2
-            base = dim.offset + (split_offsets[src_fn][nr] if src_fn in split_offsets else 0)
+            base = source[0].offset + source[1]
             a.append(base + np.arange(half)); b.append(base + half + np.arange(half))
         return a, b
+
+    def slice_source(self, edge) -> Optional[Tuple[Dim, int]]:
+        """(dim, offset in it) of the tensor a slice reads, given the slice's input ``edge``
+        (node, output number): the producing node's output, or one piece of a split."""
+        src_fn, nr = edge
+        src = self.node_of.get(src_fn)
+        dim = self.dims.get((self.key_of(src), 'out')) if src is not None else None
+        if dim is None:
+            return None
+        return dim, self.split_offsets[src_fn][nr] if src_fn in self.split_offsets else 0
 
     def shuffle_edges(self):
         """A channel shuffle: channel j of each of its G input blocks is one unit (G consecutive
         channels of its output), see :mod:`.shuffle`."""
-        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
         a, b = [], []
         for shuffle in self.dg.shuffles:
-            view = node_of.get(shuffle.first)
+            view = self.node_of.get(shuffle.first)
             dim = self.dims.get((self.key_of(view), 'out')) if view is not None else None
             if dim is None:
                 continue
@@ -381,21 +388,17 @@ class ChannelGraphBuilder:
             if dim is not None:
                 out.append(self.pieces_of(graph, node.grad_fn, dim, dim.offset, [n for _, n in pieces],
                                           node.grad_fn.name() == 'SplitBackward0'))
-        node_of = {n.grad_fn: n for n in self.dg.module2node.values() if n.grad_fn is not None}
         for fn, sizes in self.dg.cat_sizes.items():   # ``self.out_chs`` may be a concat's total
-            dim = self.dims.get((self.key_of(node_of[fn]), 'out')) if fn in node_of else None
+            dim = self.dims.get((self.key_of(self.node_of[fn]), 'out')) if fn in self.node_of else None
             if dim is not None and dim.size == sum(sizes):
                 out.append(self.pieces_of(graph, fn, dim, dim.offset, sizes, False, concat=True))
-        split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
         for fn in self.records:   # the trace's slices: an in-place op may leave one out of the graph
             if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
                 continue
-            src_fn, nr = fn.next_functions[0]
-            src = node_of.get(src_fn)
-            dim = self.dims.get((self.key_of(src), 'out')) if src is not None else None
-            if dim is None:
+            source = self.slice_source(fn.next_functions[0])
+            if source is None:
                 continue
-            base = split_offsets[src_fn][nr] if src_fn in split_offsets else 0
+            dim, base = source
             total = int(fn._saved_self_sym_sizes[1])
             start, end = slice_range(fn)
             out.append(self.pieces_of(graph, fn, dim, dim.offset + base, [start, end - start, total - end], False))
@@ -494,8 +497,7 @@ class ChannelGraphBuilder:
             for u in np.unique(slot_unit[d.offset:d.offset + d.size]):
                 if unit_group[u] >= 0:
                     groups[unit_group[u]].feeds_classifier = True
-        node_of = {node.grad_fn: node for node in self.dg.module2node.values() if node.grad_fn is not None}
-        op_records = [(rec, self.key_of(node_of[fn]) if fn in node_of else None)
+        op_records = [(rec, self.key_of(self.node_of[fn]) if fn in self.node_of else None)
                       for fn, rec in self.records.items()]
         traced = {self.names[n.module] for n in self.dg.module2node.values()
                   if isinstance(n.module, nn.Module) and n.module in self.names}
