@@ -213,9 +213,7 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     graph = group(cfg)
     if graph.shuffles:
         varying = width_dependent_layers(graph, cfg, example_inputs, forward_fn)
-        if varying:
-            logger.warning('warning: kept at their width (their channel shuffles couple the channels differently at '
-                           'the widened width): the groups of %s', ', '.join(varying))
+        if varying:   # the shrink warns (its warnings are logged and recorded together)
             cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(varying))
             graph = group(cfg)
     if not graph.prunable_groups:
@@ -434,7 +432,6 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                 raise
             warnings.append(f'the search diverged at search_lr {lr:g} ({e}); repeated on the same batches at '
                             f'{lr / 10:g}')
-            logger.warning('warning: %s', warnings[-1])
             lr /= 10
     wide_full = np.asarray([g.num_units for g in wide_graph.groups], dtype=np.float64)
     logger.info('widened x%.2f: %.4g -> %.4g GFLOPs', cfg.width_mult, base_flops / 1e9,
