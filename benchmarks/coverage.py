@@ -15,8 +15,8 @@ the removed channels zeroed, and the probe's error is printed. Outcomes:
 - ``exact``: shrunk; the probe's relative error is shown;
 - ``structurally valid``: shrunk; the model has layers whose output depends on the channel
   count by design (LayerNorm / GroupNorm statistics over the channels, ECA's conv over the
-  channel axis): the probe compared everything else exactly with those layers affine-only /
-  left out, and the real pruned network ran with finite outputs (the layer types are shown);
+  channel axis): the probe compared the whole pruned network exactly with a reference whose
+  such layers run on the kept channels only (the layer types are shown);
 - ``refused``: one ``LWDNAError`` (its message, which names the op and module);
 - ``crash``: any other exception (a bug: there should be none), or an accepted model whose
   ``result.model`` (or the same weights saved as safetensors and loaded into the architecture
@@ -142,6 +142,8 @@ elif zoo == 'mmpretrain':
     arch = _without_pretrained(copy.deepcopy(arch.to_dict()))
     owner = arch['backbone'] if 'num_classes' in arch.get('backbone', {}) else arch.get('head', {})
     owner['num_classes'] = 10   # VGG, Inception-V3, LeNet-5 classify in the backbone
+    if 'num_classes' in owner.get('loss', {}):
+        owner['loss']['num_classes'] = 10   # ResNeSt's label-smoothing loss checks it
     arch.pop('train_cfg', None)   # batch augments (mixup / cutmix) need soft labels
     def build():
         m = MODELS.build(arch)
@@ -174,9 +176,9 @@ try:
     result = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2, **search),
                     forward_fn=forward_fn)
     c = result.channel_config
-    mixing = c['probe_without_channel_mixing']
+    mixing = c['probe_channel_mixing']
     out = {'outcome': 'structurally valid' if mixing else 'exact', 'probe': c['probe_relative_error'],
-           'why': ('probe without ' + ', '.join(mixing)) if mixing else '',
+           'why': (', '.join(mixing) + ' over the kept channels') if mixing else '',
            'flops': c['flops']['lwdna'] / c['flops']['baseline'], 'params': c['params']['lwdna'] / c['params']['baseline']}
     # the result is usable: finite in eval, and so are its weights saved and loaded into the
     # architecture rebuilt from the channel config

@@ -286,6 +286,9 @@ FAMILIES = {
         F.cross_entropy),                                                                   # weight norm, softmax
     'mmpretrain-van-tiny': (lambda: _mm(dict(type='VAN', arch='tiny'), 256), MM_FORWARD, 'digits',
                           F.cross_entropy),                  # flatten(2).transpose(1, 2), block.out_channels
+    'mmpretrain-resnest50': (lambda: _mm(dict(type='ResNeSt', depth=50), 2048), MM_FORWARD, 'digits',
+                             F.cross_entropy),                                      # split attention, radix conv
+    'timm-skresnet18': (lambda: _timm('skresnet18'), None, 'digits', F.cross_entropy),   # stacked branches
     'torchvision-shufflenet_v2_x0_5': (lambda: _torchvision('shufflenet_v2_x0_5'), None, 'digits', F.cross_entropy),
     'channel-shuffle-and-squeeze': (_shuffle_and_squeeze_net, None, 'digits', F.cross_entropy),
 }

@@ -41,7 +41,7 @@ def test_lwdna_classifier_of_an_mmpretrain_family(family):
     config = model.lwdna_channel_config
     assert type(model).__name__ == 'ImageClassifier' and type(model.backbone).__name__ == backbone['type']
     # exact (the shrink's own float64 probe) and on budget, counted on the built model
-    assert config['probe_relative_error'] < 1e-6 and not config['probe_without_channel_mixing']
+    assert config['probe_relative_error'] < 1e-6 and not config['probe_channel_mixing']
     assert any(g['lwdna_channels'] != g['baseline_channels'] for g in config['groups'] if not g['fixed'])
     flops, _ = count_flops_params(model, inputs=torch.zeros(config['input_shape']), forward_fn=tensor_forward)
     assert flops == config['flops']['lwdna']

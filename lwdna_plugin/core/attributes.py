@@ -101,7 +101,7 @@ def sync_split_attributes(graph: ChannelGraph, model: nn.Module, channels_of: Ca
         if split.equal:
             values.setdefault(old[0], set()).add(new[0])
         lists.setdefault(split.module, {})[tuple(old)] = new
-    modules = dict(model.named_modules())
+    modules, originals = dict(model.named_modules()), dict(graph.model.named_modules())
     for name, values in renamed.items():
         module = modules.get(name)
         if module is None:
@@ -109,6 +109,8 @@ def sync_split_attributes(graph: ChannelGraph, model: nn.Module, channels_of: Ca
         for attr, value in list(vars(module).items()):   # each attribute renamed once, from its old value
             if attr.startswith('_') or attr in NOT_WIDTHS:
                 continue
+            if attr in IN_ATTRS:   # the input the module splits (timm's SelectiveKernel cuts ``in_channels``)
+                value = vars(originals[name]).get(attr, value)
             if type(value) is int and value > 0 and len(values.get(value, ())) == 1:
                 setattr(module, attr, next(iter(values[value])))
             elif isinstance(value, (list, tuple)) and tuple(value) in lists[name]:

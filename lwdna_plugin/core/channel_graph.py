@@ -87,6 +87,24 @@ class ChannelGraph:
     op_records: List[Tuple[OpRecord, Optional[str]]] = field(default_factory=list)  # op, its dim key
     splits: List[ChannelSplit] = field(default_factory=list)
     shuffles: int = 0                # channel shuffles traced (their coupling may depend on the width)
+    convs_by_position: frozenset = frozenset()   # group convs that keep their groups, pruned by position
+
+    def conv_groups(self, name: str, module: nn.Module, out_size: int, in_size: int) -> int:
+        """The ``groups`` of group conv ``name`` with ``out_size`` / ``in_size`` channels: the same
+        count where it is pruned by position within every group (split attention's radix conv),
+        else whole groups of its in / out channels per group."""
+        if module.groups == 1:
+            return 1
+        out_per_group, in_per_group = module.out_channels // module.groups, module.in_channels // module.groups
+        groups = module.groups if name in self.convs_by_position else out_size // out_per_group
+        if name in self.convs_by_position:
+            fits = out_size % groups == 0 and in_size % groups == 0
+        else:
+            fits = out_size % out_per_group == 0 and in_size == groups * in_per_group
+        if not fits:
+            raise UnsupportedModelError(f'group conv {name!r} cannot take {in_size}->{out_size} channels '
+                                        f'in {groups} groups')
+        return groups
 
     def units_of(self, key: str, kind: str) -> np.ndarray:
         dim = self.dims[(key, kind)]

@@ -45,6 +45,12 @@ def _segments(items) -> List[np.ndarray]:
     return segment
 
 
+def _tied_across_groups(units: np.ndarray, groups: int) -> bool:
+    """True if channel j of each of ``groups`` equal blocks of ``units`` is one unit, for every j."""
+    blocks = units.reshape(groups, -1)
+    return bool((blocks == blocks[:1]).all())
+
+
 class ChannelGraphBuilder:
     """Builds the :class:`ChannelGraph` of a traced model."""
 
@@ -125,8 +131,8 @@ class ChannelGraphBuilder:
                 continue
             if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
                 continue
-            if node.grad_fn in self.shuffle_fns:
-                continue   # a channel shuffle: a permutation (shuffle.py)
+            if node.grad_fn in self.shuffle_fns or node.grad_fn in self.dg.split_attention.channels:
+                continue   # a channel shuffle (shuffle.py) or split attention (split_attention.py)
             if not self.inside_gate(node.grad_fn) and check_op(node, self.records, self.owners, self.where):
                 self.map_pixel_shuffle(node, self.records.get(node.grad_fn))
 
@@ -202,15 +208,14 @@ class ChannelGraphBuilder:
             covered[arr] = True
         da, db = self.dependency_edges()
         a, b = a + da + gate_a, b + db + gate_b
-        ga, gb = self.group_conv_edges(modules)
         pa, pb = self.pixel_shuffle_edges()
         sa, sb = self.equal_split_edges()
         ha, hb = self.half_slice_edges()
         xa, xb = self.shuffle_edges()
-        sa, sb = sa + ha + xa, sb + hb + xb
-        a, b = np.concatenate(a + ga + pa + sa), np.concatenate(b + gb + pb + sb)
-        n_units, slot_unit = connected_components(
-            coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(), directed=False)
+        ta, tb = self.softmax_edges()
+        a, b = np.concatenate(a + pa + sa + ha + xa + ta), np.concatenate(b + pb + sb + hb + xb + tb)
+        ga, gb, by_position = self.group_conv_edges(modules, a, b)
+        n_units, slot_unit = self.components(np.concatenate([a] + ga), np.concatenate([b] + gb))
         unit_covered = np.zeros(n_units, dtype=bool)
         unit_covered[slot_unit[covered]] = True
 
@@ -235,7 +240,14 @@ class ChannelGraphBuilder:
             for table in (unsupported, ignored):
                 if gid in table:
                     reasons.setdefault(comp, table[gid])
-        return self.assemble(modules, slot_unit, unit_covered, unit_comp, reasons)
+        graph = self.assemble(modules, slot_unit, unit_covered, unit_comp, reasons)
+        graph.convs_by_position = frozenset(by_position)
+        return graph
+
+    def components(self, a: np.ndarray, b: np.ndarray) -> Tuple[int, np.ndarray]:
+        """(count, slot -> unit) of the slots linked by edges ``a[i]``-``b[i]``."""
+        return connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(self.n_slots, self.n_slots)).tocsr(),
+                                    directed=False)
 
     def dim_for(self, node, kind, extent: int) -> Dim:
         """The dim of a graph node; ``extent`` is the largest channel index tp uses + 1."""
@@ -251,6 +263,8 @@ class ChannelGraphBuilder:
         pieces = split_pieces(node.grad_fn)
         if pieces is not None:
             size = max(extent, sum(n for _, n in pieces))   # a split's channels: its whole input
+        elif node.grad_fn in self.dg.split_attention.channels:
+            size = max(extent, self.dg.split_attention.channels[node.grad_fn])   # flat (branch, channel)
         else:
             size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
@@ -431,14 +445,23 @@ class ChannelGraphBuilder:
                 pb.append(out.offset + np.arange(dim.size) // stride)
         return pa, pb
 
-    def group_conv_edges(self, modules):
-        """Group convs: a conv group's input and output channels form one unit. GroupNorm: the
-        channels of one norm group form one unit (pruning keeps whole norm groups)."""
-        ga, gb = [], []
+    def group_conv_edges(self, modules, a: np.ndarray, b: np.ndarray):
+        """Group convs: a conv group's input and output channels form one unit, or, where the
+        other edges (``a``-``b``) already tie output channel j of every conv group (split
+        attention's radix conv), input channel j of every conv group does too and the conv
+        keeps its groups (returned by name). GroupNorm: the channels of one norm group form
+        one unit (pruning keeps whole norm groups)."""
+        linked = self.components(a, b)[1]
+        ga, gb, by_position = [], [], []
         for name, m in modules.items():
             if isinstance(m, CONV_TYPES) and m.groups > 1:
                 o, i = self.dims[(name, 'out')], self.dims[(name, 'in')]
                 cout, cin = m.out_channels // m.groups, m.in_channels // m.groups
+                if cout > 1 and _tied_across_groups(linked[o.offset:o.offset + o.size], m.groups):
+                    by_position.append(name)
+                    ga.append(np.repeat(i.offset + np.arange(cin), m.groups - 1))
+                    gb.append(i.offset + (np.arange(cin)[:, None] + cin * np.arange(1, m.groups)[None, :]).ravel())
+                    continue
                 heads = o.offset + np.arange(m.groups) * cout
                 ga += [np.repeat(heads, cout), np.repeat(heads, cin)]
                 gb += [o.offset + np.arange(m.out_channels), i.offset + np.arange(m.in_channels)]
@@ -446,7 +469,17 @@ class ChannelGraphBuilder:
                 o, per = self.dims[(name, 'out')], m.num_channels // m.num_groups
                 ga.append(np.repeat(o.offset + np.arange(m.num_groups) * per, per))
                 gb.append(o.offset + np.arange(m.num_channels))
-        return ga, gb
+        return ga, gb, by_position
+
+    def softmax_edges(self):
+        """A softmax over the branches of split attention: its channels along that axis are one unit."""
+        a, b = [], []
+        sa = self.dg.split_attention
+        for fn in sa.softmax:
+            dim = self.dims.get((self.key_of(self.node_of[fn]), 'out')) if fn in self.node_of else None
+            for first, others in (sa.softmax_ties(fn) if dim is not None else ()):
+                a.append(np.full(len(others), dim.offset + first)); b.append(dim.offset + np.asarray(others))
+        return a, b
 
     def assemble(self, modules, slot_unit, unit_covered, unit_comp, reasons) -> ChannelGraph:
         # output units are fixed; the Linear that produces them is a classifier

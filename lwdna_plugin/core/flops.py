@@ -158,7 +158,7 @@ class CostModel:
                 scale = (dims.get((gate, 'out')),)
             elif rec.func.startswith('conv') and isinstance(module, CONV_TYPES):
                 out_dim, in_dim = dims.get((rec.module, 'out')), dims.get((rec.module, 'in'))
-                scale = (out_dim,) if module.groups > 1 else (out_dim, in_dim)
+                scale = (out_dim,) if self._whole_groups(rec.module, module) else (out_dim, in_dim)
             elif rec.func == 'linear' and isinstance(module, nn.Linear):
                 scale = (dims.get((rec.module, 'out')), dims.get((rec.module, 'in')))
             elif rec.func == 'batch_norm' and isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -189,11 +189,15 @@ class CostModel:
                 continue
             o = self._dim(out_dim)
             for pname, p in module.named_parameters(recurse=False):
-                if pname == 'weight' and in_dim is not None and not (isinstance(module, CONV_TYPES) and module.groups > 1):
+                if pname == 'weight' and in_dim is not None and not self._whole_groups(name, module):
                     terms.append(_Term(float(p.numel()), (o, self._dim(in_dim))))
                 else:
                     terms.append(_Term(float(p.numel()), (o,)))
         return terms
+
+    def _whole_groups(self, name: str, module: nn.Module) -> bool:
+        """True for a group conv pruned in whole groups: its cost scales with its outputs alone."""
+        return isinstance(module, CONV_TYPES) and module.groups > 1 and name not in self.graph.convs_by_position
 
     def _pack(self, terms: List[_Term]):
         values = np.asarray([t.value for t in terms], dtype=np.float64)

@@ -21,6 +21,7 @@ from torch_pruning._helpers import _HybridIndex
 from .errors import UnsupportedModelError
 from .reshapes import drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, find_channel_shuffles, trace_shuffles_as_permutations
+from .split_attention import SplitAttention, find_split_attention
 
 Ranges = Tuple[Tuple[int, int, int], ...]   # (offset in the source, offset in the target, size)
 
@@ -112,6 +113,7 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self._read_records = records
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
         self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
+        self.split_attention = SplitAttention()       # split-attention regions, once traced
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -126,6 +128,11 @@ class TracedDependencyGraph(tp.DependencyGraph):
         records = self._read_records()
         self.shuffles = find_channel_shuffles(records)
         trace_shuffles_as_permutations(module2node, self.shuffles)
+        self.split_attention = find_split_attention(records, [fn for s in self.shuffles for fn in s.fns])
+        for node in module2node.values():   # flat channels: our maps (:func:`set_split_attention_maps`)
+            if node.grad_fn in self.split_attention.channels:
+                node.type = tp.ops.OPTYPE.ELEMENTWISE
+                node.enable_index_mapping = False
         for node in module2node.values():   # torch-pruning infers their channel counts, and can miss
             if node.type == tp.ops.OPTYPE.RESHAPE and _keeps_every_channel(node.grad_fn, records.get(node.grad_fn)):
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
@@ -201,3 +208,40 @@ def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
             offset += size
         for src, rs in ranges.items():
             _couple(src, cat, rs)
+
+
+class _Fold:
+    """torch-pruning index map through a sum over R branches of ``channels`` channels each: flat
+    channel ``r·channels + c`` is channel ``c`` of the sum (``reverse``: every branch's ``c``)."""
+
+    def __init__(self, channels: int, branches: int, reverse: bool):
+        self.channels, self.branches, self.reverse = channels, branches, reverse
+
+    def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
+        if self.reverse:
+            pairs = {(r * self.channels + i.idx, i.root_idx) for i in idxs for r in range(self.branches)}
+        else:
+            pairs = {(i.idx % self.channels, i.root_idx) for i in idxs}
+        # sorted and without repeats: torch-pruning stops revisiting a node once the list recurs
+        return [_HybridIndex(idx=j, root_idx=r) for j, r in sorted(pairs)]
+
+
+def set_split_attention_maps(dg: TracedDependencyGraph) -> None:
+    """The flat-channel maps of split attention (:mod:`.split_attention`): a stack on dim 1
+    places tensor k at ``k·C``, a sum over the branches folds them; every other op of a region
+    is the identity."""
+    sa = dg.split_attention
+    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+    for fn, channels in sa.stacks.items():
+        ranges: Dict[Any, List[Tuple[int, int, int]]] = {}
+        for k, (src_fn, _) in enumerate(fn.next_functions):
+            if src_fn in node_of:
+                ranges.setdefault(node_of[src_fn], []).append((0, k * channels, channels))
+        for src, rs in ranges.items():
+            _couple(src, node_of[fn], rs)
+    for fn, channels in sa.folds.items():
+        src_fn = fn.next_functions[0][0]
+        if fn in node_of and src_fn in node_of:
+            branches = int(fn._saved_self_sym_sizes[1])
+            _set_maps(node_of[src_fn], node_of[fn], _Fold(channels, branches, reverse=False))
+            _set_maps(node_of[fn], node_of[src_fn], _Fold(channels, branches, reverse=True))

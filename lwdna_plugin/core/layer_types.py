@@ -1,7 +1,7 @@
 """The layer types the grouping and resizing know, and the registry of channel gates."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -9,27 +9,22 @@ import torch.nn as nn
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # modules computing ``x * gate(x)`` whose parameters do not depend on the channel count (ECA's
 # 1-D conv over the channel axis): one channel-preserving op to the grouping, left as they are by
-# resizing; they mix neighbouring channels, so the probe compares the rest with them removed
+# resizing; they mix neighbouring channels, so the probe's reference runs them on the kept channels
 CHANNEL_GATES: List[type] = []
-GATE_STAND_INS: Dict[type, Callable[[nn.Module], nn.Module]] = {}
 SEPARABLE_GATES: List[type] = []
 
 
-def register_channel_gate(module_type: type, stand_in: Optional[Callable[[nn.Module], nn.Module]] = None,
-                          separable: bool = False) -> None:
+def register_channel_gate(module_type: type, separable: bool = False) -> None:
     """Treat ``module_type`` as a channel gate: a module whose output channel j belongs to its
     input channel j and whose only parameters are per-channel vectors (resized with the
-    channels) or independent of the channel count (ECA's conv over the channel axis). The probe
-    replaces it by ``stand_in(module)`` (default: the identity), a channel-separable map, in
-    both networks it compares; a ``separable`` gate (channel j of its output depends on channel
-    j of its input alone, InstanceNorm) is compared as it is. The timm adapter registers ECA,
-    CECA and GRN."""
+    channels) or independent of the channel count (ECA's conv over the channel axis). The
+    probe's reference runs the pruned network's gate on the kept channels; a ``separable`` gate
+    (channel j of its output depends on channel j of its input alone, InstanceNorm) makes the
+    model exact. The timm and mmpretrain adapters register their zoo's gates."""
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise TypeError(f'a channel gate must be an nn.Module subclass, got {module_type!r}')
     if module_type not in CHANNEL_GATES:
         CHANNEL_GATES.append(module_type)
-    if stand_in is not None:
-        GATE_STAND_INS[module_type] = stand_in
     if separable and module_type not in SEPARABLE_GATES:
         SEPARABLE_GATES.append(module_type)
 

@@ -10,9 +10,9 @@ import torch.nn as nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .batches import CALL_ERRORS
-from .channel_graph import ChannelGraph
+from .channel_graph import ChannelGraph, within
 from .errors import SearchDivergedError, UnsupportedModelError
-from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, GATE_STAND_INS, SEPARABLE_GATES, norm_channels
+from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, SEPARABLE_GATES, norm_channels
 from .tracing import ForwardFn, default_forward
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more
@@ -22,69 +22,59 @@ PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the 
 def zero_removed_channels(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
     """A copy of ``graph.model`` in which no layer reads a removed channel.
 
-    Every conv / linear input slice of a removed unit is zeroed (group convs lose whole
-    groups, so their removed inputs only feed removed outputs). Its output must equal the
-    pruned network's output exactly.
+    Every conv / linear input slice of a removed unit is zeroed (group convs pruned in whole
+    groups lose them, so their removed inputs only feed removed outputs; those pruned by
+    position lose the same inputs in every group). Its output must equal the pruned network's
+    output exactly.
     """
     model = copy.deepcopy(graph.model)
     for name, module in model.named_modules():
-        if not isinstance(module, CONV_TYPES + (nn.Linear,)) or getattr(module, 'groups', 1) > 1:
+        groups = getattr(module, 'groups', 1)
+        if not isinstance(module, CONV_TYPES + (nn.Linear,)) or (groups > 1 and name not in graph.convs_by_position):
             continue
         in_dim = graph.dims.get((name, 'in'))
         if in_dim is None:
             continue
-        removed = ~keep_unit[graph.slot_unit[in_dim.offset:in_dim.offset + in_dim.size]]
+        removed = ~keep_unit[graph.slot_unit[in_dim.offset:in_dim.offset + in_dim.size // groups]]
         if removed.any():
             module.weight[:, torch.as_tensor(np.nonzero(removed)[0])] = 0
     return model
 
 
-class _AffineOnly(nn.Module):
-    """A LayerNorm / GroupNorm with its statistics left out: ``x · weight + bias`` per channel."""
+class _OverKeptChannels(nn.Module):
+    """The reference's stand-in for a layer that mixes channels by design (a LayerNorm / GroupNorm
+    over the channels, a channel gate): the pruned network's layer run on the kept channels, zeros
+    on the removed ones (which no later layer of the reference reads)."""
 
-    def __init__(self, norm: nn.Module):
+    def __init__(self, pruned_layer: nn.Module, kept: torch.Tensor, width: int):
         super().__init__()
-        self.norm = norm
-
-    def forward(self, x: torch.Tensor, data_format: Optional[str] = None) -> torch.Tensor:
-        channels = norm_channels(self.norm)
-        if data_format is not None:   # mmpretrain's LayerNorm2d says where its channels are
-            last = data_format == 'channel_last'
-        else:
-            last = not isinstance(self.norm, nn.GroupNorm) and x.shape[-1] == channels and (
-                x.shape[1] != channels or type(self.norm).forward is nn.LayerNorm.forward)
-        shape = [1] * x.dim()
-        shape[-1 if last else 1] = channels
-        weight, bias = getattr(self.norm, 'weight', None), getattr(self.norm, 'bias', None)
-        x = x * weight.reshape(shape) if weight is not None else x
-        return x + bias.reshape(shape) if bias is not None else x
-
-
-class ChannelAffine(nn.Module):
-    """``weight · x + bias`` per channel (``x + weight · x + bias`` if ``residual``): the stand-in
-    the probe uses for a layer that normalises over the channels by design, its statistics left
-    out — a hand-written channels-first LayerNorm (HorNet's), or a GRN (ConvNeXt-V2, residual;
-    x_n = 1). The channels are last if ``data_format='channel_last'`` is passed (mmpretrain) or
-    ``channels_last`` is set, else at dim 1."""
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, channels_last: bool = False,
-                 residual: bool = False):
-        super().__init__()
-        self.weight, self.bias, self.channels_last, self.residual = weight, bias, channels_last, residual
-
-    def forward(self, x: torch.Tensor, data_format: Optional[str] = None) -> torch.Tensor:
-        last = data_format == 'channel_last' if data_format is not None else self.channels_last
-        shape = [1] * x.dim()
-        shape[-1 if last else 1] = -1
-        y = self.weight.reshape(shape) * x + self.bias.reshape(shape)
-        return x + y if self.residual else y
-
-
-class _Identity(nn.Module):
-    """The stand-in of a gate without one (ECA): its input, whatever keywords it is called with."""
+        self.layer, self.width = pruned_layer, width
+        self.register_buffer('kept', kept, persistent=False)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return x
+        axis = _channel_axis_of(self.layer, x, self.width, [a for a in args if isinstance(a, str)] +
+                                [v for v in kwargs.values() if isinstance(v, str)])
+        y = self.layer(x.index_select(axis, self.kept), *args, **kwargs)
+        shape = list(y.shape)
+        shape[axis] = self.width
+        return y.new_zeros(shape).index_copy(axis, self.kept, y)
+
+
+def _channel_axis_of(layer: nn.Module, x: torch.Tensor, width: int, formats: List[str]) -> int:
+    """Where ``layer`` finds its channels in ``x``: a ``data_format`` it is given or holds says
+    (mmpretrain, HorNet), a plain LayerNorm reads the last dim, anything else dim 1."""
+    held = getattr(layer, 'data_format', None)
+    formats = formats + ([held] if isinstance(held, str) else [])
+    if formats:
+        axis = x.dim() - 1 if 'last' in formats[0] else 1
+    elif isinstance(layer, nn.LayerNorm) and type(layer).forward is nn.LayerNorm.forward:
+        axis = x.dim() - 1
+    else:
+        axis = x.dim() - 1 if isinstance(getattr(layer, 'channel_dim', None), int) and layer.channel_dim == -1 else 1
+    if x.shape[axis] != width:
+        raise UnsupportedModelError(f'the exactness probe cannot find the {width} channels of '
+                                    f'{type(layer).__name__} in its input of shape {tuple(x.shape)}')
+    return axis
 
 
 def _mixing_gate(module: nn.Module) -> bool:
@@ -101,16 +91,25 @@ def channel_mixing_types(model: nn.Module) -> List[str]:
     return sorted({type(m).__name__ for m in model.modules() if _mixing_gate(m) or _channel_norm(m)})
 
 
-def without_channel_mixing(model: nn.Module) -> nn.Module:
-    """``model`` (changed in place) with every LayerNorm / GroupNorm over the channels affine-only
-    and every registered channel gate its stand-in (ECA: the identity): what stays is
-    channel-separable."""
-    for name, module in list(model.named_modules()):
-        if name and _mixing_gate(module):
-            model.set_submodule(name, GATE_STAND_INS.get(type(module), lambda m: _Identity())(module))
-        elif name and _channel_norm(module):
-            model.set_submodule(name, _AffineOnly(module))
-    return model
+def over_kept_channels(reference: nn.Module, pruned: nn.Module, graph: ChannelGraph,
+                       keep_unit: np.ndarray) -> nn.Module:
+    """``reference`` (changed in place) with every layer that mixes channels by design computing
+    over the kept channels only, as its pruned counterpart does (:class:`_OverKeptChannels`):
+    then the pruned network must equal it exactly, norms and gates included."""
+    layers = dict(pruned.named_modules())
+    replaced: List[str] = []
+    for name, module in list(reference.named_modules()):
+        if not name or not (_mixing_gate(module) or _channel_norm(module)) or \
+                any(within(name, r) for r in replaced):
+            continue
+        dim = graph.dims.get((name, 'out'))
+        if dim is None:
+            raise UnsupportedModelError(f'the exactness probe cannot tell which channels of {type(module).__name__} '
+                                        f'{name!r} are kept')
+        kept = torch.as_tensor(np.nonzero(keep_unit[graph.slot_unit[dim.offset:dim.offset + dim.size]])[0])
+        reference.set_submodule(name, _OverKeptChannels(copy.deepcopy(layers[name]), kept, dim.size))
+        replaced.append(name)
+    return reference
 
 
 def _probe_outputs(forward_fn: ForwardFn, model: nn.Module, inputs: Any, pruned: nn.Module) -> List[torch.Tensor]:
@@ -139,25 +138,13 @@ def verify_pruned(graph: ChannelGraph, keep_unit: np.ndarray, pruned: nn.Module,
     ``x.shape[1]``), instead of returning a silently different network."""
     forward_fn = forward_fn or default_forward
     inputs = tree_map(lambda t: t.double() if torch.is_tensor(t) and t.is_floating_point() else t, example_inputs)
-    models = [copy.deepcopy(pruned), zero_removed_channels(graph, keep_unit)]
-    if channel_mixing_types(pruned):
-        # statistics over the channels and channel-axis convs change with the channel count by
-        # design: the real pruned network must run finite; the rest is compared exactly with
-        # those norms affine-only and those gates left out
-        if not all(torch.isfinite(t).all() for t in _probe_outputs(forward_fn, copy.deepcopy(pruned), inputs, pruned)):
-            raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns non-finite values')
-        models = [without_channel_mixing(m) for m in models]
+    models = [copy.deepcopy(pruned), over_kept_channels(zero_removed_channels(graph, keep_unit), pruned, graph,
+                                                         keep_unit)]
     ours, reference = [_probe_outputs(forward_fn, model, inputs, pruned) for model in models]
     if len(ours) != len(reference) or any(a.shape != b.shape for a, b in zip(ours, reference)):
         raise UnsupportedModelError(f'the pruned {type(pruned).__name__} returns other output shapes than the widened '
                                     'network: its forward pass depends on channel counts')
     if not all(torch.isfinite(b).all() for b in reference):
-        mixing = channel_mixing_types(pruned)
-        if mixing:   # the stand-ins, not the search: norms without statistics let activations grow
-            raise UnsupportedModelError(
-                f'the exactness probe cannot compare the pruned {type(pruned).__name__}: with its channel-mixing '
-                f'layers ({", ".join(mixing)}) affine-only, as the probe compares them, the widened network overflows '
-                'float64 (products of features grow without the normalisation)')
         raise SearchDivergedError('after the search steps the widened network\'s output is not finite: the search '
                                   'diverged (the generated weights grew without bound); lower search_lr or use the '
                                   'run\'s own optimizer')

@@ -49,6 +49,8 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         if isinstance(module, tuple(CHANNEL_GATES)):   # its per-channel parameters are dims of their own
             _set_widths(module, out_dim.size, out_size)
             continue
+        if isinstance(module, CONV_TYPES):
+            module.groups = graph.conv_groups(name, module, out_size, in_size)
         _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
         if name not in weights_set_later:
             initialised.append(name)
@@ -106,7 +108,8 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
         groups.append(dataclasses.replace(g, units=ids))
     return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
                         set(graph.traced), [],
-                        [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits])
+                        [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits],
+                        convs_by_position=graph.convs_by_position)
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
@@ -129,7 +132,9 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
             if isinstance(module, tuple(CHANNEL_GATES)):
                 _set_widths(module, out_dim.size, len(keep_out))
                 continue
-            _slice_module(module, name, keep_out, keep_in)
+            groups = graph.conv_groups(name, module, len(keep_out), len(keep_in)) \
+                if isinstance(module, CONV_TYPES) else 1
+            _slice_module(module, name, keep_out, keep_in, groups)
         for key, dim in _param_dims(graph):
             keep = _kept_positions(graph, dim, keep_unit)
             if len(keep) != dim.size:
@@ -150,18 +155,6 @@ def _new_param(old: Optional[nn.Parameter], shape) -> Optional[nn.Parameter]:
     if old is None:
         return None
     return nn.Parameter(torch.empty(shape, dtype=old.dtype, device=old.device), requires_grad=old.requires_grad)
-
-
-def _conv_groups(module: nn.Module, name: str, out_size: int, in_size: int) -> int:
-    if module.groups == 1:
-        return 1
-    out_per_group = module.out_channels // module.groups
-    in_per_group = module.in_channels // module.groups
-    groups = out_size // out_per_group
-    if out_size % out_per_group or in_size != groups * in_per_group:
-        raise UnsupportedModelError(f'group conv {name!r} cannot take {in_size}->{out_size} channels '
-                                    f'in whole groups of {in_per_group}->{out_per_group}')
-    return groups
 
 
 def _param_dims(graph: ChannelGraph) -> List[Tuple[str, Dim]]:
@@ -222,8 +215,7 @@ def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional
                   init_weight: bool = True) -> None:
     if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(module, RESIZABLE_TYPES):
         raise UnsupportedModelError(f'cannot resize {type(module).__name__} {name!r}')
-    if isinstance(module, CONV_TYPES):
-        module.groups = _conv_groups(module, name, out_size, in_size)
+    if isinstance(module, CONV_TYPES):   # its ``groups`` already set for the new sizes
         module.out_channels, module.in_channels = out_size, in_size
         module.weight = _new_param(module.weight, (out_size, in_size // module.groups, *module.kernel_size))
         module.bias = _new_param(module.bias, (out_size,))
@@ -252,7 +244,8 @@ def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional
         nn.init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
 
-def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in: Optional[torch.Tensor]) -> None:
+def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in: Optional[torch.Tensor],
+                  groups: int = 1) -> None:
     def take(t, idx, dim=0):
         return None if t is None else t.index_select(dim, idx.to(t.device))
 
@@ -260,10 +253,9 @@ def _slice_module(module: nn.Module, name: str, keep_out: torch.Tensor, keep_in:
         return None if old is None else nn.Parameter(new.contiguous(), requires_grad=old.requires_grad)
 
     if isinstance(module, CONV_TYPES):
-        groups = _conv_groups(module, name, len(keep_out), len(keep_in))
         weight = take(module.weight, keep_out)
-        if groups == 1 and module.groups == 1:
-            weight = take(weight, keep_in, 1)
+        if groups == module.groups:   # each group keeps the same input positions (all of them if groups == 1)
+            weight = take(weight, keep_in[:len(keep_in) // groups], 1)
         module.groups = groups
         module.out_channels, module.in_channels = len(keep_out), len(keep_in)
         module.weight = as_param(module.weight, weight)
