@@ -75,3 +75,14 @@ def test_cardinality_above_one_is_refused_naming_the_softmax():
     model = nn.Sequential(nn.Conv2d(3, 16, 1), SplitAttn(16, 16, 3, padding=1, radix=2, groups=2), nn.Conv2d(16, 5, 1))
     with pytest.raises(UnsupportedModelError, match=r'softmax over the channel dimension.*RadixSoftmax'):
         build_channel_graph(model, torch.randn(2, 3, 8, 8))
+
+
+def test_latency_table_builds_the_radix_conv_with_its_groups():
+    from lwdna_plugin.core.latency import layer_spec
+    model = _mmpretrain_block().eval()
+    graph = build_channel_graph(model, torch.randn(2, 3, 8, 8))
+    rec = next(rec for rec, _ in graph.op_records if rec.module == '3.conv' and rec.func == 'conv2d')
+    layer = layer_spec(rec, '3.conv' in graph.convs_by_position).build(10, 18, torch.device('cpu'), torch.float32)
+    assert layer.groups == 2 and layer.weight.shape == (18, 5, 3, 3)
+    whole_groups = layer_spec(rec).build(16, 24, torch.device('cpu'), torch.float32)   # 12 out per group
+    assert whole_groups.groups == 2

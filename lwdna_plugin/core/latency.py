@@ -63,6 +63,7 @@ class LayerSpec:
     in_per_group: int = 0           # grouped / depthwise conv: channels per group (0: dense)
     out_per_group: int = 0
     bias: bool = False
+    groups: int = 1                 # a group conv pruned by position: its groups, whatever its channels
 
     @property
     def grouped(self) -> bool:
@@ -77,7 +78,7 @@ class LayerSpec:
             layer = nn.Linear(ci, co, bias=self.bias, device=device, dtype=dtype)
         else:
             conv = {'conv1d': nn.Conv1d, 'conv2d': nn.Conv2d, 'conv3d': nn.Conv3d}[self.func]
-            groups = co // self.out_per_group if self.grouped else 1
+            groups = co // self.out_per_group if self.grouped else self.groups
             layer = conv(ci, co, self.kernel, self.stride, self.padding, self.dilation, groups, self.bias,
                          device=device, dtype=dtype)
         return layer.eval()
@@ -87,19 +88,21 @@ class LayerSpec:
         return torch.randn(shape, device=device, dtype=dtype)
 
 
-def layer_spec(rec: OpRecord) -> Optional[LayerSpec]:
-    """The spec of a traced conv / linear op of a plain layer; None for any other op."""
+def layer_spec(rec: OpRecord, by_position: bool = False) -> Optional[LayerSpec]:
+    """The spec of a traced conv / linear op of a plain layer; None for any other op.
+    ``by_position``: a group conv that keeps its groups (:attr:`ChannelGraph.convs_by_position`)."""
     module = rec.module_obj
     if rec.func == 'linear' and isinstance(module, nn.Linear):
         return LayerSpec('linear', tuple(rec.in_shapes[0][1:-1]), bias=module.bias is not None)
     if rec.func in ('conv1d', 'conv2d', 'conv3d') and isinstance(module, CONV_TYPES) \
             and module.padding_mode == 'zeros':
-        grouped = module.groups > 1
+        grouped = module.groups > 1 and not by_position
         return LayerSpec(rec.func, tuple(rec.in_shapes[0][2:]), tuple(module.kernel_size), tuple(module.stride),
                          module.padding if isinstance(module.padding, str) else tuple(module.padding),
                          tuple(module.dilation),
                          module.in_channels // module.groups if grouped else 0,
-                         module.out_channels // module.groups if grouped else 0, module.bias is not None)
+                         module.out_channels // module.groups if grouped else 0, module.bias is not None,
+                         module.groups if by_position else 1)
     return None
 
 
@@ -274,7 +277,7 @@ class LatencyModel:
         lo_ch, hi_ch = cost_model.channels(low), cost_model.channels(high)
         ci_row, co_row, ci_fix, co_fix, corners, ci_grid, co_grid, grouped = [], [], [], [], [], [], [], []
         for rec, _ in graph.op_records:
-            spec = layer_spec(rec)
+            spec = layer_spec(rec, rec.module in graph.convs_by_position)
             if spec is None:
                 continue
             rows = []
@@ -284,14 +287,14 @@ class LatencyModel:
                 row = cost_model.dim_index.get((dim.key, dim.kind)) if dim is not None else None
                 rows.append((row, traced))
             (ri, fi), (ro, fo) = rows
-            step = math.lcm(self.quantum, spec.out_per_group) if spec.grouped else self.quantum
+            step = math.lcm(self.quantum, spec.out_per_group if spec.grouped else spec.groups)
             co_axis = self._axis(ro, fo, lo_ch, hi_ch, step)
             if spec.grouped:   # input channels follow the groups; one axis: corners (low, low), (high, high)
                 ci_axis = [c * spec.in_per_group // spec.out_per_group for c in co_axis]
                 ri, fi = None, -1
                 t = [[table(spec, int(ci), int(co))] * 2 for ci, co in zip(ci_axis, co_axis)]
             else:
-                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, self.quantum)
+                ci_axis = self._axis(ri, fi, lo_ch, hi_ch, math.lcm(self.quantum, spec.groups))
                 t = [[table(spec, int(ci), int(co)) for co in co_axis] for ci in ci_axis]
             grouped.append(spec.grouped)
             ci_row.append(-1 if ri is None else ri)
