@@ -73,6 +73,24 @@ def _flatten_head_net():
                          nn.Flatten(), nn.Linear(48 * 4, 96), nn.ReLU(), nn.Dropout(0.5), nn.Linear(96, 10))
 
 
+def _weight_standardised_net():
+    """BiT-style: timm's StdConv2d (each filter standardised over its inputs) with GroupNorm, and a residual."""
+    import torch.nn as nn
+    from timm.layers import StdConv2d
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv1, self.norm1 = StdConv2d(c, c // 2, 1), nn.GroupNorm(c // 4, c // 2)   # 2 channels per group
+            self.conv2, self.norm2 = StdConv2d(c // 2, c, 3, padding=1), nn.GroupNorm(1, c)
+
+        def forward(self, x):
+            return x + self.norm2(self.conv2(self.norm1(self.conv1(x)).relu()))
+
+    return nn.Sequential(StdConv2d(3, 48, 3, padding=1), nn.GroupNorm(1, 48), nn.ReLU(), Block(48), Block(48),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
+
+
 def _channel_pieces_net():
     """Channel splits and concatenations, each reading its split size from an attribute as the
     zoos do: a CSP stage (``split(self.expand_chs // 2)``), a Res2Net block (``split(self.width)``,
@@ -289,6 +307,7 @@ FAMILIES = {
     'mmpretrain-resnest50': (lambda: _mm(dict(type='ResNeSt', depth=50), 2048), MM_FORWARD, 'digits',
                              F.cross_entropy),                                      # split attention, radix conv
     'timm-skresnet18': (lambda: _timm('skresnet18'), None, 'digits', F.cross_entropy),   # stacked branches
+    'weight-standardised-convs': (_weight_standardised_net, None, 'digits', F.cross_entropy),   # StdConv2d
     'torchvision-shufflenet_v2_x0_5': (lambda: _torchvision('shufflenet_v2_x0_5'), None, 'digits', F.cross_entropy),
     'channel-shuffle-and-squeeze': (_shuffle_and_squeeze_net, None, 'digits', F.cross_entropy),
 }

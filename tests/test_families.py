@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lwdna_plugin import LWDNAConfig, apply_channel_config, count_flops_params, shrink
-from lwdna_plugin.core.masking import channel_mixing_types, over_kept_channels, relative_error, zero_removed_channels
+from lwdna_plugin.core.masking import over_kept_channels, relative_error, zero_removed_channels
 from lwdna_plugin.core.tracing import default_forward
 from tests.families import FAMILIES
 
@@ -39,8 +39,7 @@ def test_family_shrink_is_exact_and_on_budget(family, digit_batches, sr_batches,
     # channel count by design: those layers of the reference run on the kept channels)
     reference = zero_removed_channels(result.widened_graph, result.keep_unit).eval()
     pruned = result.searched_model.eval()
-    if channel_mixing_types(pruned):
-        reference = over_kept_channels(reference, pruned, result.widened_graph, result.keep_unit)
+    reference = over_kept_channels(reference, pruned, result.widened_graph, result.keep_unit)
     with torch.no_grad():
         out = call(copy.deepcopy(pruned).double(), x.double())
         ref = call(copy.deepcopy(reference).double(), x.double())
@@ -147,3 +146,17 @@ def test_shared_latents_keep_whole_blocks_of_channels(digit_batches):
     rebuilt = apply_channel_config(build(), result.channel_config, forward_fn=forward_fn)
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
         {k: v.shape for k, v in result.model.state_dict().items()}
+
+
+def test_weight_standardised_convs_are_compared_over_their_kept_inputs(digit_batches):
+    from tests.families import _weight_standardised_net
+    torch.manual_seed(0)
+    model = _weight_standardised_net()
+    result = shrink(model, digit_batches, torch.nn.functional.cross_entropy,
+                    LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2))
+    assert result.widened_graph.weights_computed == {'0', '3.conv1', '3.conv2', '4.conv1', '4.conv2'}
+    assert result.channel_config['probe_channel_mixing'] == ['GroupNorm', 'StdConv2d']
+    # the weight's batch norm is not a feature-map op: convs, the classifier and the ReLUs only
+    flops, _ = count_flops_params(model, inputs=digit_batches[0][0][:1])
+    convs = sum(m.weight.numel() * 32 * 32 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert flops == convs + 48 * 10 + 32 * 32 * (48 + 2 * 24)

@@ -88,6 +88,7 @@ class ChannelGraph:
     splits: List[ChannelSplit] = field(default_factory=list)
     shuffles: int = 0                # channel shuffles traced (their coupling may depend on the width)
     convs_by_position: frozenset = frozenset()   # group convs that keep their groups, pruned by position
+    weights_computed: frozenset = frozenset()    # layers whose weight the forward computes (standardises)
 
     def conv_groups(self, name: str, module: nn.Module, out_size: int, in_size: int) -> int:
         """The ``groups`` of group conv ``name`` with ``out_size`` / ``in_size`` channels: the same

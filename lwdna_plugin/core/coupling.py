@@ -242,6 +242,7 @@ class ChannelGraphBuilder:
                     reasons.setdefault(comp, table[gid])
         graph = self.assemble(modules, slot_unit, unit_covered, unit_comp, reasons)
         graph.convs_by_position = frozenset(by_position)
+        graph.weights_computed = frozenset(self.weights_computed())
         return graph
 
     def components(self, a: np.ndarray, b: np.ndarray) -> Tuple[int, np.ndarray]:
@@ -470,6 +471,17 @@ class ChannelGraphBuilder:
                 ga.append(np.repeat(o.offset + np.arange(m.num_groups) * per, per))
                 gb.append(o.offset + np.arange(m.num_channels))
         return ga, gb, by_position
+
+    def weights_computed(self) -> List[str]:
+        """Convs whose forward computes their weight from the parameter (timm's StdConv2d
+        standardises each filter over its input channels): their output depends on the input
+        channel count by design. (A convolution's autograd inputs are input, weight, bias.)"""
+        found = []
+        for fn, rec in self.records.items():
+            weight = fn.next_functions[1][0] if fn.name() == 'ConvolutionBackward0' else None
+            if isinstance(rec.module_obj, CONV_TYPES) and weight is not None and 'AccumulateGrad' not in weight.name():
+                found.append(rec.module)
+        return found
 
     def softmax_edges(self):
         """A softmax over the branches of split attention: its channels along that axis are one unit."""

@@ -43,18 +43,21 @@ def zero_removed_channels(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Modu
 
 class _OverKeptChannels(nn.Module):
     """The reference's stand-in for a layer that mixes channels by design (a LayerNorm / GroupNorm
-    over the channels, a channel gate): the pruned network's layer run on the kept channels, zeros
-    on the removed ones (which no later layer of the reference reads)."""
+    over the channels, a channel gate, a conv standardising its weight over its inputs): the pruned
+    network's layer run on the kept channels, zeros on the removed ones (which no later layer of
+    the reference reads). ``kept_in`` is None where input and output channels are the same."""
 
-    def __init__(self, pruned_layer: nn.Module, kept: torch.Tensor, width: int):
+    def __init__(self, pruned_layer: nn.Module, kept: torch.Tensor, width: int,
+                 kept_in: Optional[torch.Tensor] = None, in_width: Optional[int] = None):
         super().__init__()
-        self.layer, self.width = pruned_layer, width
+        self.layer, self.width, self.in_width = pruned_layer, width, in_width or width
         self.register_buffer('kept', kept, persistent=False)
+        self.register_buffer('kept_in', kept if kept_in is None else kept_in, persistent=False)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        axis = _channel_axis_of(self.layer, x, self.width, [a for a in args if isinstance(a, str)] +
+        axis = _channel_axis_of(self.layer, x, self.in_width, [a for a in args if isinstance(a, str)] +
                                 [v for v in kwargs.values() if isinstance(v, str)])
-        y = self.layer(x.index_select(axis, self.kept), *args, **kwargs)
+        y = self.layer(x.index_select(axis, self.kept_in), *args, **kwargs)
         shape = list(y.shape)
         shape[axis] = self.width
         return y.new_zeros(shape).index_copy(axis, self.kept, y)
@@ -85,10 +88,12 @@ def _channel_norm(module: nn.Module) -> bool:
     return isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None
 
 
-def channel_mixing_types(model: nn.Module) -> List[str]:
-    """Type names of the modules whose output depends on the channel count by design (LayerNorm /
-    GroupNorm over the channels, registered channel gates): the probe compares the rest."""
-    return sorted({type(m).__name__ for m in model.modules() if _mixing_gate(m) or _channel_norm(m)})
+def channel_mixing_types(model: nn.Module, graph: ChannelGraph) -> List[str]:
+    """Type names of ``graph``'s modules (found in ``model``, the same architecture) whose output
+    depends on the channel count by design: LayerNorm / GroupNorm over the channels, registered
+    channel gates, layers standardising their weight over the inputs."""
+    computed = {type(m).__name__ for name, m in model.named_modules() if name in graph.weights_computed}
+    return sorted(computed | {type(m).__name__ for m in model.modules() if _mixing_gate(m) or _channel_norm(m)})
 
 
 def over_kept_channels(reference: nn.Module, pruned: nn.Module, graph: ChannelGraph,
@@ -98,16 +103,22 @@ def over_kept_channels(reference: nn.Module, pruned: nn.Module, graph: ChannelGr
     then the pruned network must equal it exactly, norms and gates included."""
     layers = dict(pruned.named_modules())
     replaced: List[str] = []
+
+    def kept(dim) -> torch.Tensor:
+        return torch.as_tensor(np.nonzero(keep_unit[graph.slot_unit[dim.offset:dim.offset + dim.size]])[0])
+
     for name, module in list(reference.named_modules()):
-        if not name or not (_mixing_gate(module) or _channel_norm(module)) or \
+        computed = name in graph.weights_computed
+        if not name or not (_mixing_gate(module) or _channel_norm(module) or computed) or \
                 any(within(name, r) for r in replaced):
             continue
-        dim = graph.dims.get((name, 'out'))
-        if dim is None:
+        out, inputs = graph.layer_dims(name)
+        if out is None or (computed and inputs is None):
             raise UnsupportedModelError(f'the exactness probe cannot tell which channels of {type(module).__name__} '
                                         f'{name!r} are kept')
-        kept = torch.as_tensor(np.nonzero(keep_unit[graph.slot_unit[dim.offset:dim.offset + dim.size]])[0])
-        reference.set_submodule(name, _OverKeptChannels(copy.deepcopy(layers[name]), kept, dim.size))
+        stand_in = _OverKeptChannels(copy.deepcopy(layers[name]), kept(out), out.size,
+                                     kept(inputs) if computed else None, inputs.size if computed else None)
+        reference.set_submodule(name, stand_in)
         replaced.append(name)
     return reference
 

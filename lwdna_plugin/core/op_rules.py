@@ -50,7 +50,7 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             return None
         return d % ndim if d < 0 else d
 
-    if fn is not None and _from_parameters_only(fn):
+    if fn is not None and _from_parameters_only(fn, records):
         return False   # a computation on weights alone (CSRA's weight norm): no channel of the data moves
     if isinstance(owners.get(fn, ('', None))[1], nn.Linear) and name in _LINEAR_ON_ND:
         return False   # nn.Linear on an (N, ..., C) input: flattened to 2-D around a matmul over C
@@ -145,23 +145,26 @@ def _written_shape(fn) -> Optional[Tuple[int, ...]]:
     return tuple(meta[0].shape) if meta else None
 
 
-def _from_parameters_only(fn, depth: int = 8) -> bool:
+def _from_parameters_only(fn, records: Dict[Any, OpRecord], depth: int = 8) -> bool:
     """True if every input of the autograd node is a leaf parameter or, within ``depth`` ops, computed
-    from parameters alone (a weight norm, a transposed weight). An input without a node (None:
-    the data, which needs no gradient, or a constant) makes it False: a conv of the network input
-    is not a computation on weights."""
+    from parameters alone (a weight norm, a transposed weight, timm's StdConv2d standardising its
+    weight with a batch norm). An input without a node (None) makes it False: the data, which
+    needs no gradient, or a constant — unless the trace shows the op got no more tensors than it
+    has nodes (the None is an absent optional argument, the batch norm's running statistics).
+    A conv of the network input is not a computation on weights."""
     if depth == 0 or not fn.next_functions:
         return False
-    return all(f is not None and ('AccumulateGrad' in f.name() or _from_parameters_only(f, depth - 1))
-               for f, _ in fn.next_functions)
+    nodes = [f for f, _ in fn.next_functions if f is not None]
+    rec = records.get(fn)
+    if len(nodes) < len(fn.next_functions) and (rec is None or len(rec.in_shapes) > len(nodes)):
+        return False
+    return bool(nodes) and all('AccumulateGrad' in f.name() or _from_parameters_only(f, records, depth - 1)
+                               for f in nodes)
 
 
 def _reads_parameters_only(fn) -> bool:
     """True if the autograd node's inputs are all leaf parameters (a weight reshape / transpose)."""
     return all(f is None or 'AccumulateGrad' in f.name() for f, _ in fn.next_functions)
-
-
-
 
 
 def _adapter_hint(module: Optional[nn.Module]) -> str:

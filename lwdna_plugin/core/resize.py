@@ -109,7 +109,7 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
     return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
                         set(graph.traced), [],
                         [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits],
-                        convs_by_position=graph.convs_by_position)
+                        convs_by_position=graph.convs_by_position, weights_computed=graph.weights_computed)
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:

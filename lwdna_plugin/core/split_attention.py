@@ -77,9 +77,10 @@ def find_split_attention(records: Dict[Any, OpRecord], exclude: Sequence[Any] = 
         rid = root(region[inside[0]])
         for f in inside[1:]:
             other = root(region[f])
-            parent[other] = rid
-            if other in bad:
-                bad.add(rid)
+            if other != rid:   # one region: its marks go with it
+                parent[other] = rid
+                bad.update({rid} if other in bad else ())
+                useful.update({rid} if other in useful else ())
         region[fn] = rid
         out = _step(fn, rec, [dims[f] for f in inside])
         if out is None:
