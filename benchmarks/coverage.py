@@ -15,7 +15,7 @@ the removed channels zeroed, and the probe's error is printed. Outcomes:
 - ``exact``: shrunk; the probe's relative error is shown;
 - ``structurally valid``: shrunk; the model has layers whose output depends on the channel
   count by design (LayerNorm / GroupNorm statistics over the channels, ECA's conv over the
-  channel axis): the probe compared the whole pruned network exactly with a reference whose
+  channel axis, a conv standardising its weight over its inputs): the probe compared the whole pruned network exactly with a reference whose
   such layers run on the kept channels only (the layer types are shown);
 - ``refused``: one ``LWDNAError`` (its message, which names the op and module);
 - ``crash``: any other exception (a bug: there should be none), or an accepted model whose
