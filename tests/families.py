@@ -151,8 +151,9 @@ def _channel_pieces_net():
 def _channel_norms_net():
     """Channel norms and a channels-last region: a ConvNeXt-style block (depthwise conv, NHWC
     permute, LayerNorm, Linear, GELU, Linear, a layer scale of shape (C,), permute back), a
-    GroupNorm of 4 groups, an affine InstanceNorm, a GroupNorm of one group and a timm-style
-    ``Scale`` that views its parameter to ``self.shape``."""
+    GroupNorm of 4 groups, an affine InstanceNorm, a GroupNorm of one group, a timm-style
+    ``Scale`` that views its parameter to ``self.shape`` and a token block ((N, C, H·W) permuted
+    to (N, H·W, C) and back, as EfficientFormer's last stage)."""
     import torch
     import torch.nn as nn
 
@@ -167,6 +168,15 @@ def _channel_norms_net():
             y = self.fc2(nn.functional.gelu(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
             return x + (y * self.gamma).permute(0, 3, 1, 2)
 
+    class Tokens(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.norm, self.fc = nn.LayerNorm(c), nn.Linear(c, c)
+
+        def forward(self, x):
+            y = self.fc(self.norm(x.flatten(2).permute(0, 2, 1)))
+            return x + y.permute((0, 2, 1)).reshape(x.shape)
+
     class Scale(nn.Module):
         def __init__(self, c):
             super().__init__()
@@ -179,7 +189,7 @@ def _channel_norms_net():
     c = 32
     return nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.GroupNorm(4, c), nn.ReLU(), Block(c),
                          nn.InstanceNorm2d(c, affine=True), Block(c),
-                         nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(1, c), Scale(c), nn.ReLU(),
+                         nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(1, c), Scale(c), nn.ReLU(), Tokens(c),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 
 

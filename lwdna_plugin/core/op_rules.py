@@ -68,8 +68,9 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             refuse('a layer / group norm that is not a LayerNorm over the channels or a GroupNorm layer')
     elif name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) in ((0, 2, 3, 1), (0, 3, 1, 2)):
         pass   # NCHW <-> NHWC: a channels-last region (LayerNorm / Linear over the last dim)
-    elif name == 'TransposeBackward0' and rec is not None and len(rec.out_shape) == 3 and \
-            sorted(d % 3 for d in (fn._saved_dim0, fn._saved_dim1)) == [1, 2]:
+    elif (name == 'TransposeBackward0' and rec is not None and len(rec.out_shape) == 3 and
+          sorted(d % 3 for d in (fn._saved_dim0, fn._saved_dim1)) == [1, 2]) or \
+            (name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) == (0, 2, 1)):
         pass   # (N, C, H·W) <-> (N, H·W, C): ``x.flatten(2).transpose(1, 2)`` into a channels-last region
     elif name in ('MeanBackward1', 'SumBackward1', 'AmaxBackward0'):
         sizes = getattr(fn, '_saved_self_sym_sizes', None)
