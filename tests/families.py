@@ -314,7 +314,7 @@ FAMILIES = {
         F.cross_entropy),                                                                   # weight norm, softmax
     'mmpretrain-van-tiny': (lambda: _mm(dict(type='VAN', arch='tiny'), 256), MM_FORWARD, 'digits',
                           F.cross_entropy),                  # flatten(2).transpose(1, 2), block.out_channels
-    'mmpretrain-resnest50': (lambda: _mm(dict(type='ResNeSt', depth=50), 2048), MM_FORWARD, 'digits',
+    'mmpretrain-resnest50': (lambda: _mm(dict(type='ResNeSt', depth=50, stem_channels=32, base_channels=16), 512), MM_FORWARD, 'digits',
                              F.cross_entropy),                                      # split attention, radix conv
     'timm-skresnet18': (lambda: _timm('skresnet18'), None, 'digits', F.cross_entropy),   # stacked branches
     'weight-standardised-convs': (_weight_standardised_net, None, 'digits', F.cross_entropy),   # StdConv2d

@@ -146,7 +146,10 @@ def test_bad_lwdna_block_fails_before_training(options, phrase, tmp_path):
     assert 'Epoch(train)' not in log
     assert (tmp_path / 'keep.txt').read_text() == 'earlier results'
     assert sorted(os.listdir(tmp_path)) == ['keep.txt']   # no log folder of the refused run
-    proc, log = run('tools/train.py', DEMO, '--work-dir', tmp_path / 'new', '--cfg-options', *options)
+
+
+def test_refused_run_creates_no_work_dir(tmp_path):
+    proc, log = run('tools/train.py', DEMO, '--work-dir', tmp_path / 'new', '--cfg-options', 'model.lwdna.rho=2.0')
     assert proc.returncode == 2 and not (tmp_path / 'new').exists()
 
 

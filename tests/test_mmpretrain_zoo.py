@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKBONES = {
     'shufflenet-v2': (dict(type='ShuffleNetV2', widen_factor=0.5), 1024),
     'cspdarknet': (dict(type='CSPDarkNet', depth=53), 1024),
-    'resnest': (dict(type='ResNeSt', depth=50), 2048),   # split attention
+    'resnest': (dict(type='ResNeSt', depth=50, stem_channels=32, base_channels=16), 512),   # split attention
 }
 
 
