@@ -10,7 +10,8 @@ and an allow-list of channel-preserving ops so that anything else fails closed.
 This module traces the model and runs the grouping; the pieces live where they belong:
 :mod:`.channel_graph` (what a grouping finds), :mod:`.layer_types` (layer types and the channel
 gate registry), :mod:`.op_rules` (the op allow-list and its errors), :mod:`.coupling` (slots →
-units → groups).
+units → groups), :mod:`.index_maps` (exact index maps through concat / split), :mod:`.shuffle`
+(channel shuffles) and :mod:`.split_attention` (radix branches).
 """
 from __future__ import annotations
 
