@@ -96,11 +96,12 @@ class ChannelGraph:
         else whole groups of its in / out channels per group."""
         if module.groups == 1:
             return 1
-        out_per_group, in_per_group = module.out_channels // module.groups, module.in_channels // module.groups
-        groups = module.groups if name in self.convs_by_position else out_size // out_per_group
         if name in self.convs_by_position:
+            groups = module.groups
             fits = out_size % groups == 0 and in_size % groups == 0
         else:
+            out_per_group, in_per_group = module.out_channels // module.groups, module.in_channels // module.groups
+            groups = out_size // out_per_group
             fits = out_size % out_per_group == 0 and in_size == groups * in_per_group
         if not fits:
             raise UnsupportedModelError(f'group conv {name!r} cannot take {in_size}->{out_size} channels '

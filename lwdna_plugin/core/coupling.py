@@ -70,7 +70,7 @@ class ChannelGraphBuilder:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
         self.shuffle_fns = {fn for shuffle in dg.shuffles for fn in shuffle.fns}
-        self.node_of = {n.grad_fn: n for n in dg.module2node.values() if n.grad_fn is not None}
+        self.node_of = dg.nodes_by_grad_fn()
         self.split_offsets = {node.grad_fn: [o for o, _ in pieces] for node, pieces in self.split_nodes}
         self.node_key: Dict[Any, str] = {}
         self.pixel_shuffles: List[Tuple[Any, int]] = []

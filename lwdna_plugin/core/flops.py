@@ -6,11 +6,11 @@ linear count multiply-adds (no bias); batch norm two per element (one if not aff
 ReLU-type activation (ReLU, ReLU6 / hardtanh, clamp, leaky ReLU, PReLU, ELU, hard-swish,
 hard-sigmoid) one per output element; interpolation one per output element. Residual
 additions, pooling, sigmoid / SiLU and other ops count zero, and so do computations on weights
-(a functional batch norm outside a BatchNorm layer: timm's StdConv2d standardising its weight). It reproduces every baseline of
-the paper's Table 1 within 0.15 % (ResNet50 at 224²: 4.1210 G vs 4.1177 G, +0.08 %), where
-counting additions and pooling instead of activations (mmengine's FlopAnalyzer with
-``add_`` / ``max_pool2d`` handlers) matches ResNet50 exactly but misses the mobile networks by
-up to 1.5 %.
+(a functional batch norm outside a BatchNorm layer: timm's StdConv2d standardising its
+weight). It reproduces every baseline of the paper's Table 1 within 0.15 % (ResNet50 at 224²:
+4.1210 G vs 4.1177 G, +0.08 %), where counting additions and pooling instead of activations
+(mmengine's FlopAnalyzer with ``add_`` / ``max_pool2d`` handlers) matches ResNet50 exactly but
+misses the mobile networks by up to 1.5 %.
 """
 from __future__ import annotations
 

@@ -27,10 +27,9 @@ import torch_pruning as tp
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, Segment, dim_layout, share_latents, within
 from .coupling import ChannelGraphBuilder
 from .errors import UnsupportedModelError
-from .index_maps import TracedDependencyGraph, fix_concat_split_maps, set_split_attention_maps
+from .index_maps import TracedDependencyGraph, fix_concat_split_maps, set_shuffle_maps, set_split_attention_maps
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
-from .shuffle import set_shuffle_maps
 from .tracing import ForwardFn, default_forward, frozen_layers_traced, record_ops
 
 __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit', 'Dim', 'Segment', 'dim_layout',
@@ -82,7 +81,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
                 f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
                 'reshapes across channels (a channel shuffle) and channel slices are not supported') from e
     fix_concat_split_maps(dg)
-    set_shuffle_maps(dg, dg.shuffles)
+    set_shuffle_maps(dg)
     set_split_attention_maps(dg)
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '

@@ -20,7 +20,7 @@ from torch_pruning._helpers import _HybridIndex
 
 from .errors import UnsupportedModelError
 from .reshapes import drops_unit_dims, keeps_channels
-from .shuffle import ChannelShuffle, find_channel_shuffles, trace_shuffles_as_permutations
+from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
 from .split_attention import SplitAttention, find_split_attention
 
 Ranges = Tuple[Tuple[int, int, int], ...]   # (offset in the source, offset in the target, size)
@@ -127,10 +127,11 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.cat_sizes = sizes = self._read_cat_sizes()
         records = self._read_records()
         self.shuffles = find_channel_shuffles(records)
-        trace_shuffles_as_permutations(module2node, self.shuffles)
-        self.split_attention = find_split_attention(records, [fn for s in self.shuffles for fn in s.fns])
-        for node in module2node.values():   # flat channels: our maps (:func:`set_split_attention_maps`)
-            if node.grad_fn in self.split_attention.channels:
+        shuffled = {fn for s in self.shuffles for fn in s.fns}
+        self.split_attention = find_split_attention(records, shuffled)
+        ours = shuffled | set(self.split_attention.channels)
+        for node in module2node.values():   # channel-preserving nodes that our maps connect (set_*_maps)
+            if node.grad_fn in ours:
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
                 node.enable_index_mapping = False
         for node in module2node.values():   # torch-pruning infers their channel counts, and can miss
@@ -141,6 +142,10 @@ class TracedDependencyGraph(tp.DependencyGraph):
                 node.module.concat_sizes = list(sizes[node.grad_fn])
                 node.enable_index_mapping = False
         return module2node
+
+    def nodes_by_grad_fn(self) -> Dict[Any, Any]:
+        """Every traced node, by the autograd node it stands for."""
+        return {node.grad_fn: node for node in self.module2node.values() if node.grad_fn is not None}
 
 
 def slice_range(fn: Any) -> Optional[Tuple[int, int]]:
@@ -173,7 +178,7 @@ def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
     refuse them).
     """
     cat_sizes = dg.cat_sizes
-    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+    node_of = dg.nodes_by_grad_fn()
     piece_offsets = {}
     for node in dg.module2node.values():
         pieces = split_pieces(node.grad_fn)
@@ -231,7 +236,7 @@ def set_split_attention_maps(dg: TracedDependencyGraph) -> None:
     places tensor k at ``k·C``, a sum over the branches folds them; every other op of a region
     is the identity."""
     sa = dg.split_attention
-    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+    node_of = dg.nodes_by_grad_fn()
     for fn, channels in sa.stacks.items():
         ranges: Dict[Any, List[Tuple[int, int, int]]] = {}
         for k, (src_fn, _) in enumerate(fn.next_functions):
@@ -245,3 +250,14 @@ def set_split_attention_maps(dg: TracedDependencyGraph) -> None:
             branches = int(fn._saved_self_sym_sizes[1])
             _set_maps(node_of[src_fn], node_of[fn], _Fold(channels, branches, reverse=False))
             _set_maps(node_of[fn], node_of[src_fn], _Fold(channels, branches, reverse=True))
+
+
+def set_shuffle_maps(dg: TracedDependencyGraph) -> None:
+    """The permutation of every channel shuffle (:mod:`.shuffle`) on the edges into its first view,
+    both directions."""
+    node_of = dg.nodes_by_grad_fn()
+    for s in dg.shuffles:
+        view = node_of.get(s.first)
+        for src in (view.inputs if view is not None else ()):
+            _set_maps(src, view, ShufflePermutation(s, reverse=False))
+            _set_maps(view, src, ShufflePermutation(s, reverse=True))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+# autograd nodes of ``view`` / ``reshape`` (``reshape`` of a non-contiguous tensor adds a clone before)
+VIEW_NODES = ('ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0')
+
 
 def flattens_channels(before: Sequence[int], after: Sequence[int]) -> bool:
     """True if a reshape flattens the channel dim and everything after it into one dim, channel major."""

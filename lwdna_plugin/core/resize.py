@@ -49,9 +49,8 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
         if isinstance(module, tuple(CHANNEL_GATES)):   # its per-channel parameters are dims of their own
             _set_widths(module, out_dim.size, out_size)
             continue
-        if isinstance(module, CONV_TYPES):
-            module.groups = graph.conv_groups(name, module, out_size, in_size)
-        _reset_module(module, name, out_size, in_size, init_weight=name not in weights_set_later)
+        groups = graph.conv_groups(name, module, out_size, in_size) if isinstance(module, CONV_TYPES) else 1
+        _reset_module(module, name, out_size, in_size, groups, init_weight=name not in weights_set_later)
         if name not in weights_set_later:
             initialised.append(name)
     for key, dim in _param_dims(graph):
@@ -211,12 +210,12 @@ def _set_norm_channels(module: nn.Module, name: str, size: int) -> None:
     module.num_channels = size
 
 
-def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int],
+def _reset_module(module: nn.Module, name: str, out_size: int, in_size: Optional[int], groups: int = 1,
                   init_weight: bool = True) -> None:
     if isinstance(module, nn.modules.conv._ConvTransposeNd) or not isinstance(module, RESIZABLE_TYPES):
         raise UnsupportedModelError(f'cannot resize {type(module).__name__} {name!r}')
-    if isinstance(module, CONV_TYPES):   # its ``groups`` already set for the new sizes
-        module.out_channels, module.in_channels = out_size, in_size
+    if isinstance(module, CONV_TYPES):
+        module.groups, module.out_channels, module.in_channels = groups, out_size, in_size
         module.weight = _new_param(module.weight, (out_size, in_size // module.groups, *module.kernel_size))
         module.bias = _new_param(module.bias, (out_size,))
     elif isinstance(module, nn.Linear):

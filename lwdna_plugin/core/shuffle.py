@@ -2,7 +2,7 @@
 ``view(N, C, ...)``, an exact permutation of the channels: input channel ``g·C/G + j`` becomes
 output channel ``j·G + g``. torch-pruning reads the two views as reshapes and fails (or hangs);
 we trace the three ops as channel-preserving nodes, put the permutation on the edge into the
-first view, and tie channel j of the G input blocks into one unit: the view computes ``C // G``
+first view (:func:`.index_maps.set_shuffle_maps`), and tie channel j of the G input blocks into one unit: the view computes ``C // G``
 from the tensor at run time, so the pruned tensor must keep the same channels in every block
 (then the permutation of the pruned tensor is the permutation of the kept channels, in order).
 """
@@ -12,12 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence
 
-import torch_pruning as tp
 from torch_pruning._helpers import _HybridIndex
 
+from .reshapes import VIEW_NODES
 from .tracing import OpRecord
-
-_VIEWS = ('ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0')
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def find_channel_shuffles(records: Dict[Any, OpRecord]) -> List[ChannelShuffle]:
                     todo.append(parent)
     found = []
     for fn, rec in records.items():
-        if fn.name() not in _VIEWS or not rec.in_shapes:
+        if fn.name() not in VIEW_NODES or not rec.in_shapes:
             continue
         before, after = [int(s) for s in rec.in_shapes[0]], [int(s) for s in rec.out_shape]
         if len(before) < 3 or len(after) != len(before) + 1 or after[0] != before[0] or after[3:] != before[2:] \
@@ -74,7 +72,7 @@ def find_channel_shuffles(records: Dict[Any, OpRecord]) -> List[ChannelShuffle]:
         if nxt is not None and nxt.name() == 'CloneBackward0':
             chain.append(nxt)
             nxt = _only(consumers.get(nxt, []))
-        if nxt is None or nxt.name() not in _VIEWS or nxt not in records or \
+        if nxt is None or nxt.name() not in VIEW_NODES or nxt not in records or \
                 [int(s) for s in records[nxt].out_shape] != before:
             continue
         chain.append(nxt)
@@ -86,7 +84,7 @@ def _only(items: Sequence[Any]) -> Any:
     return items[0] if len(items) == 1 else None
 
 
-class _Permute:
+class ShufflePermutation:
     """torch-pruning index map through a channel shuffle (or back)."""
 
     def __init__(self, shuffle: ChannelShuffle, reverse: bool):
@@ -94,32 +92,6 @@ class _Permute:
 
     def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
         return [_HybridIndex(idx=self.map(i.idx), root_idx=i.root_idx) for i in idxs]
-
-
-def trace_shuffles_as_permutations(module2node: Dict[Any, Any], shuffles: Sequence[ChannelShuffle]) -> None:
-    """Before torch-pruning maps indices: the shuffle's ops become channel-preserving nodes."""
-    inside = {fn for s in shuffles for fn in s.fns}
-    for node in module2node.values():
-        if node.grad_fn in inside:
-            node.type = tp.ops.OPTYPE.ELEMENTWISE
-            node.enable_index_mapping = False
-
-
-def set_shuffle_maps(dg: Any, shuffles: Sequence[ChannelShuffle]) -> None:
-    """After torch-pruning built its dependencies: the permutation on the edge into each
-    shuffle's first view (both directions)."""
-    node_of = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
-    for s in shuffles:
-        view = node_of.get(s.first)
-        if view is None:
-            continue
-        for src in view.inputs:
-            for dep in src.dependencies:
-                if dep.target is view:
-                    dep.index_mapping = [_Permute(s, reverse=False), None]
-            for dep in view.dependencies:
-                if dep.target is src:
-                    dep.index_mapping = [_Permute(s, reverse=True), None]
 
 
 def shuffle_block_ties(shuffle: ChannelShuffle) -> List[List[int]]:

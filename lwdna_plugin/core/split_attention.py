@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .reshapes import VIEW_NODES
 from .tracing import OpRecord
 
-_VIEWS = ('ViewBackward0', 'UnsafeViewBackward0', 'ReshapeAliasBackward0')
 _ELEMENTWISE = ('MulBackward0', 'AddBackward0', 'SubBackward0', 'DivBackward0', 'SigmoidBackward0',
                 'CloneBackward0', 'ToCopyBackward0')
 
@@ -127,7 +127,7 @@ def _start(fn: Any, rec: OpRecord) -> Optional[Dims]:
         if len(shapes) == 1 and len(out) >= 3 and _axis(fn._saved_dim, len(out)) == 1:
             return tuple(out[1:3])
         return None
-    if fn.name() not in _VIEWS or not rec.in_shapes or len(rec.in_shapes[0]) < 2:
+    if fn.name() not in VIEW_NODES or not rec.in_shapes or len(rec.in_shapes[0]) < 2:
         return None
     before = [int(s) for s in rec.in_shapes[0]]
     found = _channel_dims(out[1:], before[1], math.prod(before[2:])) if out[:1] == before[:1] else None
@@ -142,7 +142,7 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Dims]) -> Optional[Tuple[Dims, st
         return None
     k, out, name = len(d), [int(s) for s in rec.out_shape], fn.name()
     before = [int(s) for s in rec.in_shapes[0]] if rec.in_shapes else []
-    if name in _VIEWS:
+    if name in VIEW_NODES:
         found = _channel_dims(out[1:], math.prod(d), math.prod(before[k + 1:])) if out[:1] == before[:1] else None
         return (found, 'view') if found is not None else None
     if name in ('TransposeBackward0', 'PermuteBackward0'):
