@@ -5,7 +5,7 @@ and the split sizes a forward pass reads (Res2Net's ``width``, CSPNet's ``expand
 MixNet's ``splits``) consistent with the pieces they cut."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 import torch.nn as nn
@@ -22,6 +22,8 @@ EITHER_ATTRS = ('channels', 'num_channels')
 NOT_WIDTHS = frozenset({'stride', 'dilation', 'padding', 'kernel_size', 'scale', 'num_scales', 'depth',
                         'num_classes', 'num_heads', 'groups', 'cardinality'})
 LAYER_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm)
+# attributes of an attention module holding its heads' total width, which its forward reshapes to
+HEAD_WIDTH_ATTRS = ('attn_dim', 'embed_dims', 'all_head_dim', 'inner_dim', 'dh')
 
 
 def layer_sizes(module: nn.Module) -> Tuple[int, int, int]:
@@ -123,3 +125,21 @@ def _boundaries(old: List[int], new: List[int]) -> Dict[int, Set[int]]:
     for a, b in zip(np.cumsum(old)[1:].tolist(), np.cumsum(new)[1:].tolist()):
         out.setdefault(a, set()).add(b)
     return out
+
+
+def sync_head_attributes(graph: ChannelGraph, model: nn.Module, heads_of: Mapping[int, int]) -> None:
+    """Set every attention module's ``num_heads`` and the width its forward reshapes the heads to
+    (``attn_dim``, ``embed_dims``, ...: heads × channels per head) to the heads kept; ``heads_of``:
+    group -> units (heads) it keeps. The channels per head (and so the softmax scale) do not change."""
+    modules = dict(model.named_modules())
+    for name, regions in graph.heads.items():
+        module, original = modules.get(name), vars(graph.modules[name])
+        if module is None:
+            continue
+        for group, per_head in regions:
+            heads, new = graph.groups[group].num_units, heads_of[group]
+            if original.get('num_heads') == heads:
+                module.num_heads = new
+            for attr in HEAD_WIDTH_ATTRS:
+                if original.get(attr) == heads * per_head:
+                    setattr(module, attr, new * per_head)

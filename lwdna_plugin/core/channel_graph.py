@@ -24,6 +24,7 @@ class Dim:
     size: int
     offset: int
     module: Optional[Union[nn.Module, nn.Parameter]] = None   # the layer, or a per-channel parameter
+    axis: Optional[int] = None   # a parameter's channel axis (a position embedding (1, L, C): 2)
 
 
 @dataclass
@@ -89,6 +90,8 @@ class ChannelGraph:
     shuffles: int = 0                # channel shuffles traced (their coupling may depend on the width)
     convs_by_position: frozenset = frozenset()   # group convs that keep their groups, pruned by position
     weights_computed: frozenset = frozenset()    # layers whose weight the forward computes (standardises)
+    heads: Dict[str, Tuple[Tuple[int, int], ...]] = field(default_factory=dict)   # attention module ->
+    #                                                 (group whose units are its heads, channels per head)
 
     def conv_groups(self, name: str, module: nn.Module, out_size: int, in_size: int) -> int:
         """The ``groups`` of group conv ``name`` with ``out_size`` / ``in_size`` channels: the same

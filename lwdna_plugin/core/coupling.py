@@ -18,6 +18,7 @@ from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, dim_la
 from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis, norm_channels
+from .layouts import known_inputs
 from .op_rules import check_op
 from .shuffle import shuffle_block_ties
 from .tracing import OpRecord
@@ -123,7 +124,7 @@ class ChannelGraphBuilder:
             if isinstance(node.module, nn.Module) and node.module in self.names:
                 continue
             if isinstance(node.module, (nn.Parameter, torch.Tensor)):
-                if node.module not in self.param_names or channel_axis(node.module) is None:
+                if node.module not in self.param_names or self.param_axis(node.module) is None:
                     raise UnsupportedModelError(
                         f'a bare nn.Parameter is used in {self.where(node)}; only standard layers (Conv, '
                         'Linear, BatchNorm, LayerNorm, GroupNorm, PReLU) and per-channel parameters such as a '
@@ -131,10 +132,17 @@ class ChannelGraphBuilder:
                 continue
             if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
                 continue
-            if node.grad_fn in self.shuffle_fns or node.grad_fn in self.dg.split_attention.channels:
-                continue   # a channel shuffle (shuffle.py) or split attention (split_attention.py)
-            if not self.inside_gate(node.grad_fn) and check_op(node, self.records, self.owners, self.where):
+            if node.grad_fn in self.shuffle_fns or node.grad_fn in self.dg.split_attention.channels or \
+                    node.grad_fn in self.dg.attention.nodes:
+                continue   # a channel shuffle (shuffle.py), split attention (split_attention.py), heads (heads.py)
+            if not self.inside_gate(node.grad_fn) and \
+                    check_op(node, self.records, self.owners, self.where, self.dg.axes):
                 self.map_pixel_shuffle(node, self.records.get(node.grad_fn))
+
+    def param_axis(self, param: nn.Parameter) -> Optional[int]:
+        """The channel axis of a parameter: its one non-unit axis, or the one the trace added it to
+        the features along (a position embedding)."""
+        return self.dg.param_axes.get(param, channel_axis(param))
 
     def inside_gate(self, fn) -> bool:
         """True for an op a registered channel gate's forward runs."""
@@ -170,8 +178,8 @@ class ChannelGraphBuilder:
                 self.add_dim(name, 'out', norm_channels(m), m)
         for node in self.dg.module2node.values():   # per-channel parameters (a layer scale)
             if isinstance(node.module, nn.Parameter) and node.module in self.param_names:
-                self.add_dim(self.param_names[node.module], 'out', node.module.shape[channel_axis(node.module)],
-                             node.module)
+                a = self.param_axis(node.module)
+                self.add_dim(self.param_names[node.module], 'out', node.module.shape[a], node.module).axis = a
 
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
@@ -213,7 +221,8 @@ class ChannelGraphBuilder:
         ha, hb = self.half_slice_edges()
         xa, xb = self.shuffle_edges()
         ta, tb = self.softmax_edges()
-        a, b = np.concatenate(a + pa + sa + ha + xa + ta), np.concatenate(b + pb + sb + hb + xb + tb)
+        aa, ab = self.attention_edges()
+        a, b = np.concatenate(a + pa + sa + ha + xa + ta + aa), np.concatenate(b + pb + sb + hb + xb + tb + ab)
         ga, gb, by_position = self.group_conv_edges(modules, a, b)
         n_units, slot_unit = self.components(np.concatenate([a] + ga), np.concatenate([b] + gb))
         unit_covered = np.zeros(n_units, dtype=bool)
@@ -266,8 +275,12 @@ class ChannelGraphBuilder:
             size = max(extent, sum(n for _, n in pieces))   # a split's channels: its whole input
         elif node.grad_fn in self.dg.split_attention.channels:
             size = max(extent, self.dg.split_attention.channels[node.grad_fn])   # flat (branch, channel)
+        elif node.grad_fn in self.dg.attention.nodes:
+            size = max(extent, self.dg.attention.nodes[node.grad_fn].channels)   # flat (head, channel)
         else:
-            size = max(extent, rec.out_shape[1] if rec is not None and len(rec.out_shape) > 1 else 0)
+            c = self.dg.axes.get(node.grad_fn)
+            c = 1 if c is None else c   # the channel axis where the trace follows it
+            size = max(extent, rec.out_shape[c] if rec is not None and len(rec.out_shape) > c else 0)
         module = node.module if isinstance(node.module, nn.Module) and node.module in self.names else None
         return self.add_dim(key, kind, size, module)
 
@@ -354,14 +367,15 @@ class ChannelGraphBuilder:
         instead (:mod:`.attributes`)."""
         halves: Dict[Any, set] = {}
         for fn in self.records:
-            if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
+            c = self.slice_axis(fn)
+            if c is None:
                 continue
-            total = int(fn._saved_self_sym_sizes[1])
+            total = int(fn._saved_self_sym_sizes[c])
             owner = self.owners.get(fn, ('', None))[1]
             if owner is not None and total // 2 in [v for v in vars(owner).values() if type(v) is int]:
                 continue   # the module holds the boundary (DPN's num_1x1_c): resizing updates it
-            if total % 2 == 0 and slice_range(fn) in ((0, total // 2), (total // 2, total)):
-                halves.setdefault(fn.next_functions[0], set()).add(slice_range(fn))
+            if total % 2 == 0 and slice_range(fn, c) in ((0, total // 2), (total // 2, total)):
+                halves.setdefault(fn.next_functions[0], set()).add(slice_range(fn, c))
         a, b = [], []
         for edge, ranges in halves.items():
             source = self.slice_source(edge) if len(ranges) == 2 else None
@@ -371,6 +385,15 @@ class ChannelGraphBuilder:
             base = source[0].offset + source[1]
             a.append(base + np.arange(half)); b.append(base + half + np.arange(half))
         return a, b
+
+    def slice_axis(self, fn) -> Optional[int]:
+        """The channel axis a SliceBackward0 cuts with step 1 (dim 1 where the trace does not tell),
+        None for any other node or a slice of another dim (the tokens)."""
+        if fn.name() != 'SliceBackward0':
+            return None
+        known = known_inputs(fn, self.records, self.dg.axes)
+        c = known[0] if known else 1
+        return c if slice_range(fn, c) is not None else None
 
     def slice_source(self, edge) -> Optional[Tuple[Dim, int]]:
         """(dim, offset in it) of the tensor a slice reads, given the slice's input ``edge``
@@ -408,14 +431,13 @@ class ChannelGraphBuilder:
             if dim is not None and dim.size == sum(sizes):
                 out.append(self.pieces_of(graph, fn, dim, dim.offset, sizes, False, concat=True))
         for fn in self.records:   # the trace's slices: an in-place op may leave one out of the graph
-            if fn.name() != 'SliceBackward0' or slice_range(fn) is None:
-                continue
-            source = self.slice_source(fn.next_functions[0])
+            c = self.slice_axis(fn)
+            source = self.slice_source(fn.next_functions[0]) if c is not None else None
             if source is None:
                 continue
             dim, base = source
-            total = int(fn._saved_self_sym_sizes[1])
-            start, end = slice_range(fn)
+            total = int(fn._saved_self_sym_sizes[c])
+            start, end = slice_range(fn, c)
             out.append(self.pieces_of(graph, fn, dim, dim.offset + base, [start, end - start, total - end], False))
         return out
 
@@ -493,6 +515,17 @@ class ChannelGraphBuilder:
                 a.append(np.full(len(others), dim.offset + first)); b.append(dim.offset + np.asarray(others))
         return a, b
 
+    def attention_edges(self):
+        """The edges of an attention region that couple whole heads (q's channels of a head with
+        every output channel of the head, :mod:`.heads`), in full."""
+        a, b = [], []
+        for (src_fn, dst_fn), rows in self.dg.attention.maps.items():
+            src, dst = (self.dims.get((self.key_of(self.node_of[f]), 'out')) if f in self.node_of else None
+                        for f in (src_fn, dst_fn))
+            if src is not None and dst is not None:
+                a.append(src.offset + rows[:, 0]); b.append(dst.offset + rows[:, 1])
+        return a, b
+
     def assemble(self, modules, slot_unit, unit_covered, unit_comp, reasons) -> ChannelGraph:
         # output units are fixed; the Linear that produces them is a classifier
         out_comps, classifiers = {}, []
@@ -550,4 +583,22 @@ class ChannelGraphBuilder:
                              sorted(set(classifiers)), traced, op_records)
         graph.splits = self.splits_of(graph)
         graph.shuffles = len(self.dg.shuffles)
+        graph.heads = self.heads_of(graph)
         return graph
+
+    def heads_of(self, graph: ChannelGraph) -> Dict[str, Tuple[Tuple[int, int], ...]]:
+        """Attention module -> (group whose units are its heads, channels per head) per region."""
+        found: Dict[str, List[Tuple[int, int]]] = {}
+        for fn in self.dg.attention.ends:
+            layout = self.dg.attention.nodes[fn]
+            per_head = layout.factors[-1][1]
+            dim = self.dims.get((self.key_of(self.node_of[fn]), 'out')) if fn in self.node_of else None
+            groups = np.unique(graph.unit_group[graph.slot_unit[dim.offset:dim.offset + dim.size]]) if dim else []
+            owner = self.records[fn].module
+            if len(groups) != 1 or groups[0] < 0 or graph.groups[groups[0]].num_units * per_head != layout.channels:
+                if len(groups) == 1 and groups[0] >= 0 and graph.groups[groups[0]].fixed:
+                    continue   # heads kept as they are
+                raise UnsupportedModelError(f"cannot tell the heads of the attention in '{owner}' apart: "
+                                            'they are coupled with other channels')
+            found.setdefault(owner, []).append((int(groups[0]), per_head))
+        return {name: tuple(regions) for name, regions in found.items()}

@@ -27,7 +27,8 @@ import torch_pruning as tp
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, Segment, dim_layout, share_latents, within
 from .coupling import ChannelGraphBuilder
 from .errors import UnsupportedModelError
-from .index_maps import TracedDependencyGraph, fix_concat_split_maps, set_shuffle_maps, set_split_attention_maps
+from .index_maps import (TracedDependencyGraph, fix_concat_split_maps, set_attention_maps, set_shuffle_maps,
+                         set_split_attention_maps)
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
 from .tracing import ForwardFn, default_forward, frozen_layers_traced, record_ops
@@ -69,7 +70,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             return out
         try:
             with torch.enable_grad():
-                dg = TracedDependencyGraph(lambda: _concat_sizes(trace),
+                dg = TracedDependencyGraph(lambda axes: _concat_sizes(trace, axes),
                                            lambda: trace.records).build_dependency(
                     model, example_inputs, forward_fn=traced_forward, verbose=False, gates=CHANNEL_GATES)
         except UnsupportedModelError:
@@ -83,21 +84,24 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
     fix_concat_split_maps(dg)
     set_shuffle_maps(dg)
     set_split_attention_maps(dg)
+    set_attention_maps(dg)
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')
     return dg, trace, outputs
 
 
-def _concat_sizes(trace) -> Dict[Any, List[int]]:
-    """Channel count of every tensor concatenated along dim 1, per CatBackward0 node."""
+def _concat_sizes(trace, axes: Dict[Any, Optional[int]]) -> Dict[Any, List[int]]:
+    """Channel count of every tensor concatenated along the channel axis (dim 1 where the trace
+    does not tell), per CatBackward0 node."""
     sizes = {}
     for fn, rec in trace.records.items():
         if type(fn).__name__ == 'CatBackward0' and rec.in_shapes:
             ndim = len(rec.out_shape)
             dim = getattr(fn, '_saved_dim', None)
-            if ndim > 1 and dim is not None and dim % ndim == 1:
-                sizes[fn] = [shape[1] if len(shape) == ndim else 0 for shape in rec.in_shapes]
+            channels = axes.get(fn) if axes.get(fn) is not None else 1
+            if ndim > 1 and dim is not None and dim % ndim == channels:
+                sizes[fn] = [shape[channels] if len(shape) == ndim else 0 for shape in rec.in_shapes]
     return sizes
 
 

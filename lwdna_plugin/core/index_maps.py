@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import torch
 import torch_pruning as tp
 from torch_pruning._helpers import _HybridIndex
 
+import numpy as np
+
 from .errors import UnsupportedModelError
+from .heads import Attention, find_attention
+from .layouts import axis, channel_axes, parameter_axes
 from .reshapes import drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
 from .split_attention import SplitAttention, find_split_attention
@@ -106,7 +111,7 @@ class TracedDependencyGraph(tp.DependencyGraph):
     the graph is traced, before its own index-map pass would try (and, on DPN, fail) to infer
     them; our maps replace its concat / split maps afterwards (:func:`fix_concat_split_maps`)."""
 
-    def __init__(self, cat_sizes: Callable[[], Dict[Any, List[int]]],
+    def __init__(self, cat_sizes: Callable[[Dict[Any, Optional[int]]], Dict[Any, List[int]]],
                  records: Callable[[], Dict[Any, Any]] = dict):
         super().__init__()
         self._read_cat_sizes = cat_sizes
@@ -114,6 +119,9 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
         self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
         self.split_attention = SplitAttention()       # split-attention regions, once traced
+        self.attention = Attention()                  # multi-head attention regions, once traced
+        self.axes: Dict[Any, Optional[int]] = {}      # op -> channel axis of its output (:mod:`.layouts`)
+        self.param_axes: Dict[Any, int] = {}          # parameter read with the tokens -> its channel axis
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -124,12 +132,16 @@ class TracedDependencyGraph(tp.DependencyGraph):
 
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
-        self.cat_sizes = sizes = self._read_cat_sizes()
         records = self._read_records()
         self.shuffles = find_channel_shuffles(records)
         shuffled = {fn for s in self.shuffles for fn in s.fns}
         self.split_attention = find_split_attention(records, shuffled)
-        ours = shuffled | set(self.split_attention.channels)
+        self.attention = find_attention(records, channel_axes(records), shuffled | set(self.split_attention.channels))
+        self.axes = channel_axes(records, self.attention.ends)
+        self.param_axes = parameter_axes(records, self.axes, {node.grad_fn: node.module for node in module2node.values()
+                                                              if isinstance(node.module, torch.nn.Parameter)})
+        self.cat_sizes = sizes = self._read_cat_sizes(self.axes)
+        ours = shuffled | set(self.split_attention.channels) | set(self.attention.nodes)
         for node in module2node.values():   # channel-preserving nodes that our maps connect (set_*_maps)
             if node.grad_fn in ours:
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
@@ -141,6 +153,8 @@ class TracedDependencyGraph(tp.DependencyGraph):
             if node.grad_fn in sizes:
                 node.module.concat_sizes = list(sizes[node.grad_fn])
                 node.enable_index_mapping = False
+            elif along_other_axis(node.grad_fn, records, self.axes):
+                node.enable_index_mapping = False   # tokens concatenated / split: every channel stays where it is
         return module2node
 
     def nodes_by_grad_fn(self) -> Dict[Any, Any]:
@@ -148,13 +162,27 @@ class TracedDependencyGraph(tp.DependencyGraph):
         return {node.grad_fn: node for node in self.module2node.values() if node.grad_fn is not None}
 
 
-def slice_range(fn: Any) -> Optional[Tuple[int, int]]:
-    """(start, end) of a SliceBackward0 along the channel dim with step 1, clamped to the input;
-    None for a slice of another dim."""
+def along_other_axis(fn: Any, records: Dict[Any, Any], axes: Dict[Any, Optional[int]]) -> bool:
+    """True for a concatenation / split / unbind / slice / select along a dim that is not the
+    channel axis, where that axis is known (the tokens of (N, L, C))."""
+    if fn is None or fn.name() not in ('CatBackward0', 'SplitBackward0', 'SplitWithSizesBackward0', 'UnbindBackward0',
+                                       'SliceBackward0', 'SelectBackward0'):
+        return False
+    if fn.name() == 'CatBackward0':
+        a, ndim = axes.get(fn), len(records[fn].out_shape) if fn in records else 0
+    else:
+        source = fn.next_functions[0][0]
+        a, ndim = axes.get(source), len(getattr(fn, '_saved_self_sym_sizes', ()) or ())
+    return a is not None and ndim > 0 and axis(fn._saved_dim, ndim) != a
+
+
+def slice_range(fn: Any, channels: int = 1) -> Optional[Tuple[int, int]]:
+    """(start, end) of a SliceBackward0 along the channel dim (``channels``) with step 1, clamped
+    to the input; None for a slice of another dim."""
     shape = list(getattr(fn, '_saved_self_sym_sizes', ()) or ())
-    if _channel_dim(getattr(fn, '_saved_dim', None), len(shape)) != 1 or getattr(fn, '_saved_step', 1) != 1:
+    if _channel_dim(getattr(fn, '_saved_dim', None), len(shape)) != channels or getattr(fn, '_saved_step', 1) != 1:
         return None
-    total = int(shape[1])
+    total = int(shape[channels])
     start, end = int(getattr(fn, '_saved_start', 0) or 0), getattr(fn, '_saved_end', total)
     end = total if end is None else min(int(end), total)
     start = start + total if start < 0 else start
@@ -250,6 +278,43 @@ def set_split_attention_maps(dg: TracedDependencyGraph) -> None:
             branches = int(fn._saved_self_sym_sizes[1])
             _set_maps(node_of[src_fn], node_of[fn], _Fold(channels, branches, reverse=False))
             _set_maps(node_of[fn], node_of[src_fn], _Fold(channels, branches, reverse=True))
+
+
+class _Pairs:
+    """torch-pruning index map through an edge of an attention region (:mod:`.heads`). The rows
+    couple whole blocks (every channel of q's head with every output channel of the head); handed
+    to torch-pruning in full, its closure per root channel would hold a whole head at every node of
+    the region, so within each block it gets a matching that reaches every channel on both sides
+    (the k-th source channel to the (k mod n)-th target and back), and the grouping ties the
+    blocks with the full rows (:meth:`.coupling.ChannelGraphBuilder.attention_edges`)."""
+
+    def __init__(self, rows: np.ndarray):
+        targets: Dict[int, List[int]] = {}
+        for i, j in rows.tolist():
+            targets.setdefault(i, []).append(j)
+        blocks: Dict[int, List[int]] = {}   # a block's sources all have the same targets
+        for i, js in targets.items():
+            blocks.setdefault(min(js), []).append(i)
+        self.table: Dict[int, List[int]] = {}
+        for sources in blocks.values():
+            ts = sorted(targets[sources[0]])
+            for k in range(max(len(sources), len(ts))):
+                self.table.setdefault(sources[k % len(sources)], []).append(ts[k % len(ts)])
+
+    def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
+        pairs = {(j, i.root_idx) for i in idxs for j in self.table.get(i.idx, ())}
+        return [_HybridIndex(idx=j, root_idx=r) for j, r in sorted(pairs)]
+
+
+def set_attention_maps(dg: TracedDependencyGraph) -> None:
+    """The head maps of every attention region (:mod:`.heads`) on the edges that are not the identity."""
+    node_of = dg.nodes_by_grad_fn()
+    for (src_fn, dst_fn), rows in dg.attention.maps.items():
+        src, dst = node_of.get(src_fn), node_of.get(dst_fn)
+        if src is None or dst is None:
+            raise UnsupportedModelError('cannot follow the heads of an attention region through the traced graph')
+        _set_maps(src, dst, _Pairs(rows))
+        _set_maps(dst, src, _Pairs(rows[:, ::-1]))
 
 
 def set_shuffle_maps(dg: TracedDependencyGraph) -> None:

@@ -65,11 +65,15 @@ class _OverKeptChannels(nn.Module):
 
 def _channel_axis_of(layer: nn.Module, x: torch.Tensor, width: int, formats: List[str]) -> int:
     """Where ``layer`` finds its channels in ``x``: a ``data_format`` it is given or holds says
-    (mmpretrain, HorNet), a plain LayerNorm reads the last dim, anything else dim 1."""
+    (mmpretrain, HorNet), else the one of dim 1 and the last dim that has its width, else a plain
+    LayerNorm reads the last dim, anything else dim 1."""
     held = getattr(layer, 'data_format', None)
     formats = formats + ([held] if isinstance(held, str) else [])
+    fits = {a for a in (1, x.dim() - 1) if x.shape[a] == width}
     if formats:
         axis = x.dim() - 1 if 'last' in formats[0] else 1
+    elif len(fits) == 1:   # only one dim has the layer's width (timm's LayerNorm on (N, L, C) tokens)
+        axis = fits.pop()
     elif isinstance(layer, nn.LayerNorm) and type(layer).forward is nn.LayerNorm.forward:
         axis = x.dim() - 1
     else:
@@ -88,12 +92,25 @@ def _channel_norm(module: nn.Module) -> bool:
     return isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None
 
 
-def channel_mixing_types(model: nn.Module, graph: ChannelGraph) -> List[str]:
+def channel_mixing_types(model: nn.Module, graph: ChannelGraph, keep_unit: np.ndarray) -> List[str]:
     """Type names of ``graph``'s modules (found in ``model``, the same architecture) whose output
-    depends on the channel count by design: LayerNorm / GroupNorm over the channels, registered
-    channel gates, layers standardising their weight over the inputs."""
-    computed = {type(m).__name__ for name, m in model.named_modules() if name in graph.weights_computed}
-    return sorted(computed | {type(m).__name__ for m in model.modules() if _mixing_gate(m) or _channel_norm(m)})
+    depends on the channel count by design and that lose channels under ``keep_unit``: LayerNorm /
+    GroupNorm over the channels, registered channel gates, layers standardising their weight over
+    the inputs. A norm whose channels are all kept (a transformer's embedding width kept fixed)
+    computes what it computed, and is left out."""
+    modules = dict(model.named_modules())
+
+    def pruned(name: str, kind: str) -> bool:
+        dim = graph.dims.get((name, kind))
+        return dim is not None and not keep_unit[graph.slot_unit[dim.offset:dim.offset + dim.size]].all()
+    found = set()
+    for name, module in graph.modules.items():
+        if name not in modules:
+            continue
+        if name in graph.weights_computed and pruned(name, 'in') or \
+                (_mixing_gate(module) or _channel_norm(module)) and pruned(name, 'out'):
+            found.add(type(modules[name]).__name__)
+    return sorted(found)
 
 
 def over_kept_channels(reference: nn.Module, pruned: nn.Module, graph: ChannelGraph,

@@ -11,6 +11,7 @@ import torch.nn as nn
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
 from .layer_types import CHANNEL_NORM_TYPES, norm_channels
+from .layouts import known_inputs
 from .reshapes import drops_unit_dims, flattens_channels, keeps_channels, keeps_last_channels
 from .tracing import OpRecord
 
@@ -30,14 +31,18 @@ _CHANNEL_PRESERVING = re.compile(
 
 
 def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Optional[nn.Module]]],
-             where: Callable[[Any], str]) -> bool:
+             where: Callable[[Any], str], axes: Optional[Dict[Any, Optional[int]]] = None) -> bool:
     """Raise :class:`UnsupportedModelError` naming the op and module unless the channel
     behaviour of torch-pruning graph ``node``'s op is modelled; True for a PixelShuffle (whose
-    channels the caller maps)."""
+    channels the caller maps). ``axes``: the channel axis of every traced tensor
+    (:mod:`.layouts`); where it is unknown the channels are taken to be dim 1."""
     fn = node.grad_fn
     name = fn.name() if fn is not None else 'unknown'
     rec = records.get(fn)
     nd = len(rec.in_shapes[0]) if rec is not None and rec.in_shapes else None
+    axes = axes or {}
+    known = known_inputs(fn, records, axes) if fn is not None else []
+    c = known[0] if known else 1   # the channel axis of the op's input
 
     def refuse(what):
         raise UnsupportedModelError(
@@ -66,6 +71,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         owner = owners.get(fn, ('', None))[1]
         if not isinstance(owner, CHANNEL_NORM_TYPES) or norm_channels(owner) is None:
             refuse('a layer / group norm that is not a LayerNorm over the channels or a GroupNorm layer')
+    elif name in ('PermuteBackward0', 'TransposeBackward0') and known and axes.get(fn) is not None:
+        pass   # the channels move to a dim the trace follows (NCHW <-> NHWC, (N, C, L) <-> (N, L, C))
     elif name == 'PermuteBackward0' and tuple(getattr(fn, '_saved_dims', ())) in ((0, 2, 3, 1), (0, 3, 1, 2)):
         pass   # NCHW <-> NHWC: a channels-last region (LayerNorm / Linear over the last dim)
     elif (name == 'TransposeBackward0' and rec is not None and len(rec.out_shape) == 3 and
@@ -76,10 +83,10 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         sizes = getattr(fn, '_saved_self_sym_sizes', None)
         dims = getattr(fn, '_saved_dim', None) or ()
         nd = len(sizes) if sizes is not None else nd
-        if any(channel_dim(d, nd) in (1, None) for d in dims):
+        if any(channel_dim(d, nd) in (c, None) for d in dims):
             refuse('a reduction over the channel dimension')
     elif name in ('SoftmaxBackward0', 'LogSoftmaxBackward0'):
-        if channel_dim(getattr(fn, '_saved_dim', None), nd or len(rec.out_shape) if rec else nd) in (1, None):
+        if channel_dim(getattr(fn, '_saved_dim', None), nd or len(rec.out_shape) if rec else nd) in (c, None):
             refuse('a softmax over the channel dimension')
     elif name in ('MeanBackward0', 'SumBackward0'):
         refuse('a reduction over all dimensions')
@@ -87,12 +94,17 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         nd = nd if name != 'CatBackward0' else (len(rec.out_shape) if rec else None)
         if name != 'CatBackward0':
             nd = len(getattr(fn, '_saved_self_sym_sizes', ())) or nd
-        if channel_dim(getattr(fn, '_saved_dim', None), nd) != 1:
+        if channel_dim(getattr(fn, '_saved_dim', None), nd) != c and not (known and axes.get(fn) is not None):
             refuse('a concatenation/split along a dimension other than channels')
+    elif name == 'SelectBackward0':
+        if not known or axes.get(fn) is None:
+            refuse('a selection of one channel (or of a dim the trace cannot follow the channels through)')
     elif name in ('ViewBackward0', 'ReshapeAliasBackward0', 'UnsafeViewBackward0', 'SqueezeBackward0',
                   'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
         if _reads_parameters_only(fn):
             return False   # a layer reshaping its own weight (F.prelu views the PReLU weight)
+        if known and axes.get(fn) is not None:
+            return False   # the channel dim stays whole where the trace follows it (:func:`.layouts.view_axis`)
         if name == 'UnsqueezeBackward0' and isinstance(getattr(fn, '_saved_dim', None), int) \
                 and fn._saved_dim >= 2:
             return False   # a new axis after the channels (``s[:, :, None, None]``)
@@ -118,7 +130,7 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         refuse('a permute/transpose involving the channel dimension')
     elif name == 'SliceBackward0':
         sizes = getattr(fn, '_saved_self_sym_sizes', ())
-        if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == 1 and slice_range(fn) is None:
+        if channel_dim(getattr(fn, '_saved_dim', None), len(sizes) or nd) == c and slice_range(fn, c) is None:
             refuse('a strided slice of the channel dimension')
     elif name == 'AsStridedBackward1' and rec is not None and 'pool' in rec.func and rec.in_shapes \
             and tuple(rec.out_shape[:2]) == tuple(rec.in_shapes[0][:2]):

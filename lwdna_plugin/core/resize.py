@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .attributes import sync_split_attributes, sync_width_attributes
+from .attributes import sync_head_attributes, sync_split_attributes, sync_width_attributes
 from .channel_graph import ChannelGraph, Dim, dim_layout
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
@@ -55,12 +55,13 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
             initialised.append(name)
     for key, dim in _param_dims(graph):
         if sizes[(key, 'out')] != dim.size:
-            _set_param(model, key, _widen_values(dim.module, sizes[(key, 'out')]))
+            _set_param(model, key, _widen_values(dim.module, sizes[(key, 'out')], _axis(dim)), _axis(dim))
     if init_like_baseline:
         match_baseline_init(graph.model, model, initialised)
     sync_width_attributes(graph.model, model)
     sync_split_attributes(graph, model, lambda g, c: c * int(new_units.get(g, graph.groups[g].num_units))
                           // graph.groups[g].num_units)
+    sync_head_attributes(graph, model, {g.index: int(new_units.get(g.index, g.num_units)) for g in graph.groups})
     return model
 
 
@@ -91,7 +92,8 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
                 pieces.append(first[g] + np.repeat(np.arange(counts[g]), per_unit))
                 pos += per_unit * graph.groups[g].num_units
         units = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        dims[(key, kind)] = Dim(key, kind, len(units), offset, modules[key] if key in modules else params[key])
+        dims[(key, kind)] = Dim(key, kind, len(units), offset, modules[key] if key in modules else params[key],
+                                dim.axis)
         parts.append(units)
         offset += len(units)
     slot_unit = np.concatenate(parts)
@@ -108,7 +110,8 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
     return ChannelGraph(model, dims, slot_unit, unit_group, unit_local, groups, modules, list(graph.classifiers),
                         set(graph.traced), [],
                         [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits],
-                        convs_by_position=graph.convs_by_position, weights_computed=graph.weights_computed)
+                        convs_by_position=graph.convs_by_position, weights_computed=graph.weights_computed,
+                        heads=graph.heads)
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
@@ -138,10 +141,11 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
             keep = _kept_positions(graph, dim, keep_unit)
             if len(keep) != dim.size:
                 old = dict(model.named_parameters())[key]
-                _set_param(model, key, old.detach().index_select(channel_axis(old), keep.to(old.device)))
+                _set_param(model, key, old.detach().index_select(_axis(dim), keep.to(old.device)), _axis(dim))
     sync_width_attributes(graph.model, model)
     kept = {g.index: int(keep_unit[g.units].sum()) for g in graph.groups}
     sync_split_attributes(graph, model, lambda g, c: c * kept[g] // graph.groups[g].num_units)
+    sync_head_attributes(graph, model, kept)
     return model
 
 
@@ -161,24 +165,25 @@ def _param_dims(graph: ChannelGraph) -> List[Tuple[str, Dim]]:
     return [(key, dim) for (key, kind), dim in graph.dims.items() if isinstance(dim.module, nn.Parameter)]
 
 
-def _widen_values(old: torch.Tensor, size: int) -> torch.Tensor:
-    """``old`` with ``size`` entries along its channel axis: the first ones kept, the new ones
-    drawn from its own values (a constant init such as a layer scale stays constant)."""
-    axis = channel_axis(old)
-    flat = old.detach().flatten()
-    extra = flat[torch.randint(len(flat), (size - len(flat),))] if size > len(flat) else flat[:0]
-    values = torch.cat([flat, extra])[:size]
-    shape = list(old.shape)
-    shape[axis] = size
-    return values.reshape(shape)
+def _axis(dim: Dim) -> int:
+    """The channel axis of a per-channel parameter's dim."""
+    return dim.axis if dim.axis is not None else channel_axis(dim.module)
 
 
-def _set_param(model: nn.Module, key: str, value: torch.Tensor) -> None:
+def _widen_values(old: torch.Tensor, size: int, axis: int) -> torch.Tensor:
+    """``old`` with ``size`` entries along its channel ``axis``: the first ones kept, the new ones
+    copies of its own entries drawn at random (a constant init such as a layer scale stays constant)."""
+    old = old.detach()
+    extra = torch.randint(old.shape[axis], (max(size - old.shape[axis], 0),))
+    return torch.cat([old, old.index_select(axis, extra)], dim=axis).narrow(axis, 0, size)
+
+
+def _set_param(model: nn.Module, key: str, value: torch.Tensor, axis: int) -> None:
     owner_name, _, attr = key.rpartition('.')
     owner = model.get_submodule(owner_name)
     old = getattr(owner, attr)
     setattr(owner, attr, nn.Parameter(value.contiguous().to(old.dtype), requires_grad=old.requires_grad))
-    size, new_size = old.shape[channel_axis(old)], value.shape[channel_axis(old)]
+    size, new_size = old.shape[axis], value.shape[axis]
     _set_widths(owner, size, new_size)
     for name, held in list(vars(owner).items()):   # the shape its forward views it to (timm's Scale)
         if isinstance(held, (tuple, list)) and not name.startswith('_') and held and \

@@ -510,7 +510,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
                      'search_lr': None if cfg.criterion == 'gradient_sum' or make_optimizer else lr},
         'latency': latency_report,
         'probe_relative_error': probe_error,
-        'probe_channel_mixing': channel_mixing_types(searched, wide_graph),
+        'probe_channel_mixing': channel_mixing_types(searched, wide_graph, keep_unit),
         'search': {'threshold': search.threshold, 'iterations': search.iterations, 'converged': search.converged,
                    'value': search.value, 'relative_error': search.value / target - 1,
                    'scores': {'min': float(scores.min()), 'max': float(scores.max()), 'mean': float(scores.mean())}},

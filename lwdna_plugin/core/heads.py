@@ -1,0 +1,363 @@
+"""Multi-head attention: the channels of q, k and v split into heads, each head a unit.
+
+A view that splits the channel axis of a tensor into several dims (``qkv(x).reshape(B, N, 3,
+heads, head_dim)``) opens a region. Its tensors hold *flat* channels: the product of their
+channel **factors** (one per split dim: 3, heads, head_dim), numbered in the order the split
+made them, wherever permutes moved the dims. Inside a region:
+
+- permutes, transposes and views that only move or regroup other dims move the factors;
+- ``unbind`` / ``select`` on a factor's dim pins it (q, k, v are the pieces 0, 1, 2);
+- element-wise ops and a softmax over the tokens keep the factors;
+- ``a @ b`` and ``scaled_dot_product_attention`` keep the factors of their batch dims (the
+  heads), contract the factor of the dims they multiply (head_dim of q and k) and keep v's;
+- a view merging the factors back into one dim, in their order (``x.transpose(1, 2).reshape(B,
+  N, C)``), closes the region: its output is an ordinary tensor again.
+
+Channel i of one region tensor is coupled with channel j of the next where they agree on every
+factor both have, so q, k and v of one head and the head's output channels form one unit: a
+removed head is removed whole, head_dim is kept (and so is the softmax scale). A region that
+takes no such product, or runs any other op on its tensors, is not a region: its ops are left to
+the op checks, which refuse them naming op and module.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .layouts import axis, through_clones, view_axis
+from .reshapes import VIEW_NODES
+from .tracing import OpRecord
+
+Factor = Tuple[int, int, int]   # (id, size, tensor dim holding it)
+
+_RESHAPES = VIEW_NODES + ('SqueezeBackward0', 'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0',
+                          'ExpandBackward0')
+_ELEMENTWISE = ('AddBackward0', 'SubBackward0', 'MulBackward0', 'DivBackward0', 'CloneBackward0', 'ToCopyBackward0',
+                'NativeDropoutBackward0', 'MaskedFillBackward0', 'SigmoidBackward0', 'WhereBackward0',
+                'AliasBackward0')
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The channel factors of a region tensor, in flat order (most significant first)."""
+
+    factors: Tuple[Factor, ...]
+    ndim: int
+
+    @property
+    def channels(self) -> int:
+        return math.prod(size for _, size, _ in self.factors)
+
+    @property
+    def positions(self) -> Dict[int, int]:
+        return {pos: k for k, (_, _, pos) in enumerate(self.factors)}
+
+    def digits(self) -> np.ndarray:
+        """(channels, factors): the value of every factor for each flat channel."""
+        sizes = [size for _, size, _ in self.factors]
+        return np.stack(np.unravel_index(np.arange(self.channels), sizes), axis=1) if sizes else \
+            np.zeros((1, 0), dtype=np.int64)
+
+    def moved(self, where: Dict[int, int], ndim: int) -> 'Layout':
+        return Layout(tuple((i, s, where[p]) for i, s, p in self.factors), ndim)
+
+    def without(self, pos: int) -> 'Layout':
+        """The layout after the dim ``pos`` (not a factor's) is removed."""
+        return Layout(tuple((i, s, p - (p > pos)) for i, s, p in self.factors), self.ndim - 1)
+
+
+@dataclass
+class Attention:
+    """The autograd nodes of every attention region of a trace.
+
+    ``nodes``: every node of a region -> layout of its graph dim (the flat channels of its output;
+    for an ``unbind``, of its input; for the nodes autograd adds inside a product, of the tensor
+    they carry). ``maps``: (source node, target node) -> (source channel, target channel) rows of
+    every edge that is not the identity. ``ends``: the closing views -> channel axis of their
+    output. ``heads``: module running a region -> (heads, channels per head) of each closing view.
+    """
+
+    nodes: Dict[Any, Layout] = field(default_factory=dict)
+    maps: Dict[Tuple[Any, Any], np.ndarray] = field(default_factory=dict)
+    ends: Dict[Any, int] = field(default_factory=dict)
+    heads: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> Dict[Any, int]:
+        """Flat channels of every region node's graph dim."""
+        return {fn: layout.channels for fn, layout in self.nodes.items()}
+
+
+def pairs(a: Layout, b: Layout, pin: Optional[Tuple[int, Sequence[int]]] = None) -> np.ndarray:
+    """(channel of ``a``, channel of ``b``) rows that agree on every factor both have; ``pin``
+    (factor id, values) keeps the channels of ``a`` with that factor at one of ``values`` (the
+    pieces of an unbind / select an edge carries)."""
+    a_digits, b_digits = a.digits(), b.digits()
+    a_ids, b_ids = [i for i, _, _ in a.factors], [i for i, _, _ in b.factors]
+    keep = np.ones(len(a_digits), dtype=bool)
+    if pin is not None:
+        keep &= np.isin(a_digits[:, a_ids.index(pin[0])], list(pin[1]))
+    common = [i for i in a_ids if i in b_ids]
+    sizes = [s for i, s, _ in a.factors if i in common]
+
+    def key(digits, ids):
+        return np.ravel_multi_index(tuple(digits[:, ids.index(i)] for i in common), sizes) if common else \
+            np.zeros(len(digits), dtype=np.int64)
+    by_key: Dict[int, List[int]] = {}
+    for j, k in enumerate(key(b_digits, b_ids).tolist()):
+        by_key.setdefault(k, []).append(j)
+    a_key = key(a_digits, a_ids)
+    rows = [(i, j) for i in np.nonzero(keep)[0].tolist() for j in by_key.get(int(a_key[i]), ())]
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def _is_identity(rows: np.ndarray, a: Layout, b: Layout) -> bool:
+    return a.channels == b.channels == len(rows) and bool((rows[:, 0] == rows[:, 1]).all())
+
+
+def _inputs(fn: Any, records: Dict[Any, OpRecord]) -> List[Tuple[Any, int, List[Any], Any]]:
+    """(producer, output number, nodes autograd added on the way, node the path enters) of every
+    input of a recorded op: the path back through unrecorded nodes (``matmul``'s expand, view and
+    bmm) to a recorded op. A node with several inputs (the bmm) is where the paths join."""
+    found = []
+
+    def walk(node: Any, target: Any, chain: List[Any]) -> None:
+        for f, nr in node.next_functions:
+            if f is None or 'AccumulateGrad' in f.name():
+                continue
+            if f in records:
+                found.append((f, nr, chain, target))
+                continue
+            ins = [g for g, _ in f.next_functions if g is not None and 'AccumulateGrad' not in g.name()]
+            if len(ins) == 1:
+                walk(f, target, [f] + chain)
+            elif ins:
+                found.append((None, 0, [f] + chain, target))   # a junction: it carries the consumer's channels
+                walk(f, f, [])
+    walk(fn, fn, [])
+    return found
+
+
+def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
+                   exclude: Sequence[Any] = ()) -> Attention:
+    """The attention regions of a trace, given every tensor's channel axis (:mod:`.layouts`);
+    ops in ``exclude`` (a channel shuffle's, split attention's) are never part of one."""
+    tensors: Dict[Any, Layout] = {}    # region op -> layout of its output tensor(s)
+    nodes: Dict[Any, Layout] = {}
+    pins: Dict[Any, Tuple[int, Optional[int]]] = {}
+    ends: Dict[Any, int] = {}
+    paths: Dict[Any, List[Tuple[Any, int, List[Any], Any]]] = {}
+    region: Dict[Any, int] = {}
+    parent: List[int] = []
+    bad, useful = set(), set()
+    excluded = set(exclude)
+    next_id = [0]
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def new_ids(n: int) -> List[int]:
+        next_id[0] += n
+        return list(range(next_id[0] - n, next_id[0]))
+
+    for fn, rec in records.items():
+        if fn in excluded:
+            continue
+        edges = [e for e in _inputs(fn, records) if e[0] is not None]
+        inside = [op for op, _, _, _ in edges if op in tensors]
+        if not inside:
+            found = _start(fn, rec, axes, edges, new_ids)
+            if found is not None:
+                parent.append(len(parent))
+                region[fn], tensors[fn], nodes[fn] = parent[-1], found, found
+                paths[fn] = []
+            continue
+        rid = root(region[inside[0]])
+        for op in inside[1:]:
+            other = root(region[op])
+            if other != rid:
+                parent[other] = rid
+                bad.update({rid} if other in bad else ())
+                useful.update({rid} if other in useful else ())
+        region[fn] = rid
+        paths[fn] = _inputs(fn, records)
+        step = _step(fn, rec, [tensors.get(op) for op, _, _, _ in edges], new_ids)
+        if step is None:
+            bad.add(rid)
+            continue
+        kind, out, node, pin = step
+        nodes[fn] = node
+        if pin is not None:
+            pins[fn] = pin
+        if kind == 'end':
+            ends[fn] = out
+            continue
+        tensors[fn] = out
+        useful.update({rid} if kind == 'product' else ())
+    keep = [fn for fn, rid in region.items() if root(rid) in useful and root(rid) not in bad]
+    found = Attention()
+    edges: Dict[Tuple[Any, Any], Tuple[Layout, Layout, List[np.ndarray]]] = {}   # one edge may carry q, k and v
+    for fn in keep:
+        found.nodes[fn] = nodes[fn]
+        for op, nr, chain, target in paths[fn]:
+            if op is None:   # a junction inside the op: the op's own channels
+                found.nodes.update({f: nodes[fn] for f in chain})
+                continue
+            carried = tensors.get(op, nodes[op])
+            found.nodes.update({f: carried for f in chain})
+            unbind = (pins[op][0], [nr]) if op in pins and pins[op][1] is None else None
+            select = (pins[fn][0], [pins[fn][1]]) if target is fn and fn in pins and pins[fn][1] is not None else None
+            links = [(op, chain[0], nodes[op], carried, unbind), (chain[-1], target, carried, nodes[fn], select)] \
+                if chain else [(op, target, nodes[op], nodes[fn], unbind or select)]
+            for src, dst, a, b, pin in links:
+                edges.setdefault((src, dst), (a, b, []))[2].append(pairs(a, b, pin))
+        if fn in ends:
+            found.ends[fn] = ends[fn]
+            sizes = [size for _, size, _ in nodes[fn].factors]
+            found.heads.setdefault(records[fn].module, []).append((math.prod(sizes[:-1]), sizes[-1]))
+    for edge, (a, b, rows) in edges.items():
+        merged = np.unique(np.concatenate(rows), axis=0)
+        if not _is_identity(merged, a, b):
+            found.maps[edge] = merged
+    return found
+
+
+def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, new_ids) -> Optional[Layout]:
+    """The layout of a view that splits the channel axis of its input into two or more dims."""
+    if fn.name() not in VIEW_NODES or not rec.in_shapes or len(edges) != 1:
+        return None
+    a = axes.get(edges[0][0])
+    before, out = [int(s) for s in rec.in_shapes[0]], [int(s) for s in rec.out_shape]
+    if a is None or len(out) <= len(before) or math.prod(out[:a]) != math.prod(before[:a]):
+        return None
+    for k in range(a + 2, len(out) + 1):
+        if math.prod(out[a:k]) == before[a]:
+            if math.prod(out[k:]) != math.prod(before[a + 1:]):
+                return None
+            dims = [p for p in range(a, k) if out[p] > 1]
+            if len(dims) < 2:
+                return None
+            return Layout(tuple((i, out[p], p) for i, p in zip(new_ids(len(dims)), dims)), len(out))
+        if math.prod(out[a:k]) > before[a]:
+            return None
+    return None
+
+
+def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], new_ids):
+    """(kind, output layout or channel axis, node layout, pin) of an op on region tensors, None if
+    it is not one an attention region may run."""
+    name, out = fn.name(), [int(s) for s in rec.out_shape]
+    before = [int(s) for s in rec.in_shapes[0]] if rec.in_shapes else []
+    layout = next(x for x in inputs if x is not None)
+    if rec.func in ('matmul', 'bmm') and len(inputs) == 2 and len(rec.in_shapes) == 2:
+        return _renamed(_product(inputs[0], inputs[1], rec.in_shapes[0], rec.in_shapes[1], len(out)), new_ids)
+    if rec.func == 'scaled_dot_product_attention' and len(inputs) >= 3:
+        return _renamed(_attention(inputs[:3], len(out)), new_ids)
+    if any(x is not None and x != layout for x in inputs):
+        return None
+    pos = layout.positions
+    if name in ('PermuteBackward0', 'TransposeBackward0'):
+        order = list(range(len(out)))
+        if name == 'PermuteBackward0':
+            order = [axis(d, len(out)) for d in fn._saved_dims]
+        else:
+            d0, d1 = axis(fn._saved_dim0, len(out)), axis(fn._saved_dim1, len(out))
+            order[d0], order[d1] = order[d1], order[d0]
+        moved = layout.moved({p: order.index(p) for p in pos}, len(out))
+        return 'same', moved, moved, None
+    if name in ('SelectBackward0', 'UnbindBackward0'):
+        d = axis(fn._saved_dim, len(before))
+        if d not in pos:
+            return ('same', layout.without(d), layout.without(d), None) if name == 'SelectBackward0' else None
+        fid = layout.factors[pos[d]][0]
+        rest = Layout(tuple((i, s, p - (p > d)) for i, s, p in layout.factors if p != d), len(out))
+        if name == 'UnbindBackward0':
+            return 'same', rest, layout, (fid, None)
+        return 'same', rest, rest, (fid, int(fn._saved_index))
+    if name in _RESHAPES:
+        where = {p: view_axis(before, out, p) for p in pos}
+        if all(w is not None for w in where.values()):
+            moved = layout.moved(where, len(out))
+            return 'same', moved, moved, None
+        return _merge(layout, before, out)
+    if name in ('SoftmaxBackward0', 'LogSoftmaxBackward0'):
+        return None if axis(fn._saved_dim, len(out)) in pos else ('same', layout, layout, None)
+    if name in _ELEMENTWISE and len(out) == layout.ndim and \
+            sum(not _broadcasts(shape, out, pos) for shape in rec.in_shapes) <= sum(x is not None for x in inputs):
+        return 'same', layout, layout, None
+    return None
+
+
+def _broadcasts(shape: Sequence[int], out: Sequence[int], pos: Dict[int, int]) -> bool:
+    """True if a tensor of ``shape`` (a scale, a mask) is one value along every factor dim: not a
+    region tensor, nor one that differs per head (a relative position bias)."""
+    offset = len(out) - len(shape)
+    return all(p - offset < 0 or shape[p - offset] == 1 for p in pos)
+
+
+def _merge(layout: Layout, before: Sequence[int], out: Sequence[int]):
+    """A view merging all the factors, in their order, into one dim: the region's end."""
+    positions = [p for _, _, p in layout.factors]
+    first = positions[0]
+    if positions != list(range(first, first + len(positions))):
+        return None
+    span = [p for p in range(first, positions[-1] + 1)]
+    if math.prod(out[:first]) != math.prod(before[:first]) or len(out) <= first or \
+            out[first] != math.prod(before[p] for p in span) or \
+            math.prod(out[first + 1:]) != math.prod(before[positions[-1] + 1:]):
+        return None
+    return 'end', first, layout, None
+
+
+def _renamed(found, new_ids):
+    """A product's step, with a fresh id for every factor it keeps that has the id of one it
+    contracts: v's head_dim comes from the same split as the head_dim q·kᵀ contracts, and must
+    not be coupled with it channel by channel."""
+    if found is None:
+        return None
+    out, contracted = found
+    out = Layout(tuple((new_ids(1)[0] if i in contracted else i, s, p) for i, s, p in out.factors), out.ndim)
+    return 'product', out, out, None
+
+
+def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: int):
+    """``a @ b``: factors of the batch dims kept, ``a``'s rows and ``b``'s columns kept, the
+    multiplied dim contracted (it must be a factor on both sides or on neither)."""
+    na, nb = len(a_shape), len(b_shape)
+    if na < 2 or nb < 2:
+        return None
+    fa = {p: f for f in (a.factors if a else ()) for p in [f[2]]}
+    fb = {p: f for f in (b.factors if b else ()) for p in [f[2]]}
+    if (na - 1 in fa) != (nb - 2 in fb):
+        return None
+    placed: Dict[int, Tuple[int, int]] = {}
+    for factors, n, row in ((fa, na, True), (fb, nb, False)):
+        for p, (i, s, _) in factors.items():
+            if p == (n - 1 if row else n - 2):
+                continue   # contracted
+            where = ndim - 2 if p == n - 2 else ndim - 1 if p == n - 1 else p + ndim - n
+            if where in placed and placed[where] != (i, s):
+                return None
+            placed[where] = (i, s)
+    contracted = {fa[na - 1][0], fb[nb - 2][0]} if na - 1 in fa else set()
+    return Layout(tuple((i, s, p) for p, (i, s) in sorted(placed.items())), ndim), contracted
+
+
+def _attention(qkv: List[Optional[Layout]], ndim: int):
+    """``scaled_dot_product_attention(q, k, v)``: q·kᵀ contracts head_dim, the result times v keeps
+    v's head_dim; the heads (batch dims) are kept."""
+    q, k, v = qkv
+    if q is None or k is None or v is None:
+        return None
+    batch = [f for f in q.factors if f[2] < ndim - 2]
+    if [f for f in k.factors if f[2] < ndim - 2] != batch or [f for f in v.factors if f[2] < ndim - 2] != batch or \
+            any(f[2] == ndim - 2 for f in q.factors + k.factors + v.factors):
+        return None
+    contracted = {f[0] for f in q.factors + k.factors if f[2] == ndim - 1}
+    return Layout(tuple(batch) + tuple(f for f in v.factors if f[2] == ndim - 1), ndim), contracted
