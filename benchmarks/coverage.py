@@ -38,7 +38,7 @@ from typing import Dict, List, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, 'docs', 'coverage.md')
 
-# (zoo, name, input size); transformers are listed to check that they are refused cleanly
+# (zoo, name, input size): the CNNs
 MODELS: List[Tuple[str, str, int]] = [
     ('timm', name, 64) for name in (
         'resnet18', 'resnet50', 'resnext50_32x4d', 'seresnet50', 'regnetx_004', 'regnety_004', 'mobilenetv2_100',
@@ -47,8 +47,7 @@ MODELS: List[Tuple[str, str, int]] = [
         'rexnet_100', 'dla34', 'mixnet_s', 'convnext_atto', 'convnextv2_atto', 'edgenext_xx_small',
         'poolformer_s12', 'resnetv2_50', 'resnetv2_50x1_bit',
         'vgg11_bn', 'hrnet_w18_small', 'xception41')
-] + [('timm', 'inception_v3', 128)] + [('timm', name, 224) for name in ('vit_tiny_patch16_224', 'swin_tiny_patch4_window7_224', 'levit_128s',
-                                        'mobilevit_xxs')] + [
+] + [('timm', 'inception_v3', 128)] + [
     ('torchvision', name, 64) for name in (
         'resnet18', 'wide_resnet50_2', 'vgg11_bn', 'alexnet', 'mobilenet_v2', 'mobilenet_v3_small',
         'shufflenet_v2_x0_5', 'squeezenet1_0', 'googlenet', 'mnasnet0_5', 'efficientnet_b0', 'regnet_x_400mf',
@@ -79,12 +78,33 @@ MMPRETRAIN: List[Tuple[str, str, int]] = [
     ('van', 'van-tiny_8xb128_in1k.py', 64), ('vgg', 'vgg11bn_8xb32_in1k.py', 224),
     ('wrn', 'wide-resnet50_8xb32_in1k.py', 64),
 ]
-# mmpretrain config folders that are not CNN / hybrid classification families, and why
+# vision transformers and MLP token mixers: timm's (input size) and one config of every such family
+# of mmpretrain's configs (family folder, config, input size); ViT-style backbones that take any
+# input size run at 64² (their position embedding is built for it), the rest at their own size
+TRANSFORMERS: List[Tuple[str, str, int]] = [('timm', name, size) for name, size in (
+    ('vit_tiny_patch16_224', 64), ('deit_tiny_patch16_224', 64), ('swin_tiny_patch4_window7_224', 224),
+    ('levit_128s', 224), ('mobilevit_xxs', 64), ('tiny_vit_5m_224', 224), ('xcit_nano_12_p16_224', 64),
+    ('mixer_s16_224', 64), ('pit_ti_224', 224), ('twins_pcpvt_small', 224), ('edgenext_xx_small', 64),
+    ('efficientformer_l1', 224))] + [('mmpretrain', f'{family}/{config}', size) for family, config, size in (
+        ('vision_transformer', 'vit-base-p16_64xb64_in1k.py', 64), ('deit', 'deit-tiny-distilled_4xb256_in1k.py', 64),
+        ('deit3', 'deit3-small-p16_64xb64_in1k.py', 64), ('beit', 'beit_beit-base-p16_8xb256-amp-coslr-300e_in1k.py', 224),
+        ('eva02', 'eva02-tiny-p14_in1k.py', 224), ('hivit', 'hivit-tiny-p16_16xb64_in1k.py', 224),
+        ('swin_transformer', 'swin-tiny_16xb64_in1k.py', 224),
+        ('swin_transformer_v2', 'swinv2-tiny-w8_16xb64_in1k-256px.py', 256), ('t2t_vit', 't2t-vit-t-14_8xb64_in1k.py', 224),
+        ('tnt', 'tnt-s-p16_16xb64_in1k.py', 224), ('twins', 'twins-pcpvt-small_8xb128_in1k.py', 224),
+        ('xcit', 'xcit-nano-12-p16_8xb128_in1k.py', 224), ('davit', 'davit-tiny_4xb256_in1k.py', 224),
+        ('mvit', 'mvitv2-tiny_8xb256_in1k.py', 224), ('levit', 'levit-128s_8xb256_in1k.py', 224),
+        ('mobilevit', 'mobilevit-xxsmall_8xb128_in1k.py', 64), ('tinyvit', 'tinyvit-5m_8xb256_in1k.py', 224),
+        ('edgenext', 'edgenext-xxsmall_8xb256_in1k.py', 64), ('conformer', 'conformer-tiny-p16_8xb128_in1k.py', 224),
+        ('mlp_mixer', 'mlp-mixer-base-p16_64xb64_in1k.py', 224), ('revvit', 'revvit-small_8xb256_in1k.py', 224),
+        ('vig', 'pvig-tiny_8xb128_in1k.py', 224))]
+# ViT-style mmpretrain backbones whose position embedding follows ``img_size``
+IMG_SIZE_BACKBONES = ('VisionTransformer', 'DistilledVisionTransformer', 'DeiT3')
+
+# mmpretrain config folders that are not classification families, and why
 MMPRETRAIN_SKIPPED: Dict[str, str] = {
-    **{f: 'vision transformer (the transformer issue)' for f in (
-        'beit', 'conformer', 'davit', 'deit', 'deit3', 'dinov2', 'edgenext', 'eva', 'eva02', 'hivit', 'levit',
-        'mlp_mixer', 'mobilevit', 'mvit', 'revvit', 'swin_transformer', 'swin_transformer_v2', 't2t_vit', 'tinyvit',
-        'tnt', 'twins', 'vig', 'vision_transformer', 'xcit')},
+    'dinov2': 'headless pre-trained ViT (no classifier of its own; its ViT is the vision_transformer row)',
+    'eva': 'EVA-g configs only (a ~1 B-parameter ViT, headless or at 336² and more; its ViT is the vision_transformer row)',
     **{f: 'self-supervised pre-training algorithm (no classifier of its own)' for f in (
         'barlowtwins', 'beitv2', 'byol', 'cae', 'densecl', 'itpn', 'mae', 'maskfeat', 'mff', 'milan', 'mixmim',
         'mocov2', 'mocov3', 'simclr', 'simmim', 'simsiam', 'spark', 'swav')},
@@ -100,12 +120,14 @@ def mmpretrain_families() -> Tuple[List[str], List[str]]:
     import mmpretrain
     root = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'configs')
     folders = {f for f in os.listdir(root) if not f.startswith('_') and os.path.isdir(os.path.join(root, f))}
-    listed = {f for f, _, _ in MMPRETRAIN} | set(MMPRETRAIN_SKIPPED)
+    listed = {f for f, _, _ in MMPRETRAIN} | set(MMPRETRAIN_SKIPPED) | \
+        {name.split('/')[0] for zoo, name, _ in TRANSFORMERS if zoo == 'mmpretrain'}
     return sorted(folders - listed), sorted(listed - folders)
 
 
 CHILD = r'''
 import collections, copy, json, sys, warnings
+IMG_SIZE_BACKBONES = {IMG_SIZE_BACKBONES}
 warnings.filterwarnings('ignore')
 forward_fn = None
 import torch, torch.nn.functional as F
@@ -145,6 +167,8 @@ elif zoo == 'mmpretrain':
     if 'num_classes' in owner.get('loss', {}):
         owner['loss']['num_classes'] = 10   # ResNeSt's label-smoothing loss checks it
     arch.pop('train_cfg', None)   # batch augments (mixup / cutmix) need soft labels
+    if arch['backbone'].get('type') in IMG_SIZE_BACKBONES:
+        arch['backbone']['img_size'] = size
     def build():
         m = MODELS.build(arch)
         m.init_weights()
@@ -160,7 +184,7 @@ else:
     if zoo == 'timm':
         import timm
         import lwdna_plugin.timm  # noqa: F401  (registers timm's channel gates, as a timm user imports it)
-        extra = {'img_size': size} if name.startswith(('vit', 'swin')) else {}
+        extra = {'img_size': size} if name.startswith(('vit', 'deit', 'xcit', 'mixer')) else {}
         model = timm.create_model(name, num_classes=10, **extra)
     else:
         import torchvision
@@ -194,6 +218,13 @@ try:
         rebuilt.load_state_dict(state, strict=True)
     if not (finite(result.model) and finite(rebuilt)):
         out = {'outcome': 'crash', 'why': 'result.model or its saved weights give a non-finite eval output'}
+    elif mixing:   # the same with the normalised widths (a transformer's embedding) kept: exact?
+        fixed = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2,
+                                                         keep_normalized_widths=True, **search), forward_fn=forward_fn)
+        f = fixed.channel_config
+        out['why'] += ('; with keep_normalized_widths: ' + ('exact' if not f['probe_channel_mixing'] else
+                       ', '.join(f['probe_channel_mixing']) + ' over the kept channels') +
+                       f' (probe {f["probe_relative_error"]:.1e}, FLOPs {f["flops"]["lwdna"] / f["flops"]["baseline"]:.3f})')
 except LWDNAError as e:
     out = {'outcome': 'refused', 'why': f'{type(e).__name__}: {e}'}
 except Exception as e:
@@ -208,7 +239,8 @@ print('RESULT ' + json.dumps(out))
 def run_one(zoo: str, name: str, size: int, timeout: float) -> Dict:
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, '-c', CHILD, zoo, name, str(size)], cwd=ROOT, capture_output=True,
+        proc = subprocess.run([sys.executable, '-c', CHILD.replace('{IMG_SIZE_BACKBONES}', repr(IMG_SIZE_BACKBONES)),
+                               zoo, name, str(size)], cwd=ROOT, capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {'outcome': 'hang', 'why': f'no answer within {timeout:.0f} s', 'seconds': timeout}
@@ -235,17 +267,13 @@ def table(rows: List[Tuple[str, str, int, Dict]]) -> str:
     return '\n'.join(lines)
 
 
-TRANSFORMERS = ('vit_tiny_patch16_224', 'swin_tiny_patch4_window7_224', 'levit_128s', 'mobilevit_xxs')
-
-
-def summary(rows: List[Tuple[str, str, int, Dict]]) -> str:
+def summary(rows: List[Tuple[str, str, int, Dict]], kind: str) -> str:
     counts: Dict[str, int] = {}
     for *_, r in rows:
         counts[r['outcome']] = counts.get(r['outcome'], 0) + 1
-    cnns = [r for _, name, _, r in rows if name not in TRANSFORMERS]
-    accepted = sum(r['outcome'] in ('exact', 'structurally valid') for r in cnns)
-    return (', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) + f' (of {len(rows)}); CNNs accepted: '
-            f'{accepted} of {len(cnns)} ({100 * accepted / max(len(cnns), 1):.0f} %)')
+    accepted = sum(r['outcome'] in ('exact', 'structurally valid') for *_, r in rows)
+    return (', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) + f' (of {len(rows)}); {kind} accepted: '
+            f'{accepted} of {len(rows)} ({100 * accepted / max(len(rows), 1):.0f} %)')
 
 
 def skipped_table() -> str:
@@ -292,17 +320,21 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--timeout', type=float, default=180.0, help='seconds per model')
     p.add_argument('--only', nargs='+', help='model names or mmpretrain families to run (default: all)')
-    p.add_argument('--section', choices=('mmpretrain', 'zoos', 'all'), default='all')
+    p.add_argument('--section', choices=('mmpretrain', 'zoos', 'transformers', 'all'), default='all')
     p.add_argument('--write', action='store_true', help='write docs/coverage.md (needs --section all)')
     args = p.parse_args(argv)
     mm_models = [('mmpretrain', f'{family}/{config}', size) for family, config, size in MMPRETRAIN]
-    mm_rows = run_section(mm_models, args.only, args.timeout) if args.section != 'zoos' else []
-    zoo_rows = run_section(MODELS, args.only, args.timeout) if args.section != 'mmpretrain' else []
+    sections = [('mmpretrain', 'mmpretrain (its own implementations, through its registry)', 'CNNs', mm_models),
+                ('zoos', 'timm / torchvision / basicsr', 'CNNs', MODELS),
+                ('transformers', 'Vision transformers and MLP token mixers (timm and mmpretrain)', 'transformers',
+                 TRANSFORMERS)]
     texts = []
-    for title, rows in (('mmpretrain (its own implementations, through its registry)', mm_rows),
-                        ('timm / torchvision / basicsr', zoo_rows)):
+    mm_rows = []
+    for key, title, kind, models in sections:
+        rows = run_section(models, args.only, args.timeout) if args.section in (key, 'all') else []
+        mm_rows = rows if key == 'mmpretrain' else mm_rows
         if rows:
-            texts.append(f'## {title}\n\n{summary(rows)}.\n\n{table(rows)}')
+            texts.append(f'## {title}\n\n{summary(rows, kind)}.\n\n{table(rows)}')
             print(texts[-1])
     if mm_rows:
         print('mmpretrain config folders skipped:\n' + skipped_table())

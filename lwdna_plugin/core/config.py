@@ -34,7 +34,11 @@ class LWDNAConfig:
     code, which uses 4. ``ignored_layers`` keep their channel groups at the baseline width
     (never widened or pruned); ``unpruned_layers`` are widened but their output channel
     groups are never pruned (the authors' RegNet code never prunes latents as long as the
-    group width, which at width ×2 includes the stem and stage 1).
+    group width, which at width ×2 includes the stem and stage 1). ``keep_normalized_widths``
+    keeps every group that a LayerNorm / GroupNorm normalises over its channels at its width (a
+    transformer's embedding width, ConvNeXt's stage widths): such a norm's statistics change with
+    the channels it keeps, so only with them fixed is the result exact (heads, MLP widths and
+    every other group are still searched).
 
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
@@ -64,6 +68,7 @@ class LWDNAConfig:
     seed: int = 0
     ignored_layers: Sequence[str] = field(default_factory=tuple)
     unpruned_layers: Sequence[str] = field(default_factory=tuple)
+    keep_normalized_widths: bool = False
     grouping_timeout_s: float = 120.0
     channels_per_latent: int = 1
     criterion: str = 'gradient'
@@ -130,6 +135,8 @@ class LWDNAConfig:
                                   f'got {self.latency_device!r}') from None
         if not isinstance(self.latency_cache, bool):
             raise ConfigError(f'latency_cache must be true or false, got {self.latency_cache!r}')
+        if not isinstance(self.keep_normalized_widths, bool):
+            raise ConfigError(f'keep_normalized_widths must be true or false, got {self.keep_normalized_widths!r}')
         for name in ('ignored_layers', 'unpruned_layers'):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

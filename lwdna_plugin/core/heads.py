@@ -91,17 +91,42 @@ class Attention:
         return {fn: layout.channels for fn, layout in self.nodes.items()}
 
 
-def pairs(a: Layout, b: Layout, pin: Optional[Tuple[int, Sequence[int]]] = None) -> np.ndarray:
-    """(channel of ``a``, channel of ``b``) rows that agree on every factor both have; ``pin``
-    (factor id, values) keeps the channels of ``a`` with that factor at one of ``values`` (the
-    pieces of an unbind / select an edge carries)."""
+class _Ids:
+    """Factor ids: fresh ones, and ids found to name one factor (the heads of q from one Linear and
+    of k and v from another, multiplied head by head)."""
+
+    def __init__(self) -> None:
+        self.count, self.parent = 0, {}
+
+    def new(self, n: int) -> List[int]:
+        self.count += n
+        return list(range(self.count - n, self.count))
+
+    def find(self, i: int) -> int:
+        while self.parent.get(i, i) != i:
+            i = self.parent[i]
+        return i
+
+    def unify(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def pairs(a: Layout, b: Layout, pin: Optional[Tuple[int, Sequence[int]]] = None,
+          ids: Optional[_Ids] = None) -> np.ndarray:
+    """(channel of ``a``, channel of ``b``) rows that agree on every factor both have (ids as
+    ``ids`` resolves them); ``pin`` (factor id, values) keeps the channels of ``a`` with that
+    factor at one of ``values`` (the pieces of an unbind / select an edge carries)."""
+    find = ids.find if ids is not None else (lambda i: i)
     a_digits, b_digits = a.digits(), b.digits()
-    a_ids, b_ids = [i for i, _, _ in a.factors], [i for i, _, _ in b.factors]
+    a_ids, b_ids = [find(i) for i, _, _ in a.factors], [find(i) for i, _, _ in b.factors]
+    pin = (find(pin[0]), pin[1]) if pin is not None else None
     keep = np.ones(len(a_digits), dtype=bool)
     if pin is not None:
         keep &= np.isin(a_digits[:, a_ids.index(pin[0])], list(pin[1]))
     common = [i for i in a_ids if i in b_ids]
-    sizes = [s for i, s, _ in a.factors if i in common]
+    sizes = [s for (_, s, _), i in zip(a.factors, a_ids) if i in common]
 
     def key(digits, ids):
         return np.ravel_multi_index(tuple(digits[:, ids.index(i)] for i in common), sizes) if common else \
@@ -154,7 +179,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
     parent: List[int] = []
     bad, useful = set(), set()
     excluded = set(exclude)
-    next_id = [0]
+    ids = _Ids()
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -162,17 +187,13 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             i = parent[i]
         return i
 
-    def new_ids(n: int) -> List[int]:
-        next_id[0] += n
-        return list(range(next_id[0] - n, next_id[0]))
-
     for fn, rec in records.items():
         if fn in excluded:
             continue
         edges = [e for e in _inputs(fn, records) if e[0] is not None]
         inside = [op for op, _, _, _ in edges if op in tensors]
         if not inside:
-            found = _start(fn, rec, axes, edges, new_ids)
+            found = _start(fn, rec, axes, edges, ids)
             if found is not None:
                 parent.append(len(parent))
                 region[fn], tensors[fn], nodes[fn] = parent[-1], found, found
@@ -187,7 +208,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
                 useful.update({rid} if other in useful else ())
         region[fn] = rid
         paths[fn] = _inputs(fn, records)
-        step = _step(fn, rec, [tensors.get(op) for op, _, _, _ in edges], new_ids)
+        step = _step(fn, rec, [tensors.get(op) for op, _, _, _ in edges], ids)
         if step is None:
             bad.add(rid)
             continue
@@ -216,7 +237,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             links = [(op, chain[0], nodes[op], carried, unbind), (chain[-1], target, carried, nodes[fn], select)] \
                 if chain else [(op, target, nodes[op], nodes[fn], unbind or select)]
             for src, dst, a, b, pin in links:
-                edges.setdefault((src, dst), (a, b, []))[2].append(pairs(a, b, pin))
+                edges.setdefault((src, dst), (a, b, []))[2].append(pairs(a, b, pin, ids))
         if fn in ends:
             found.ends[fn] = ends[fn]
             sizes = [size for _, size, _ in nodes[fn].factors]
@@ -228,7 +249,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
     return found
 
 
-def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, new_ids) -> Optional[Layout]:
+def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, ids: _Ids) -> Optional[Layout]:
     """The layout of a view that splits the channel axis of its input into two or more dims."""
     if fn.name() not in VIEW_NODES or not rec.in_shapes or len(edges) != 1:
         return None
@@ -243,22 +264,22 @@ def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, new_id
             dims = [p for p in range(a, k) if out[p] > 1]
             if len(dims) < 2:
                 return None
-            return Layout(tuple((i, out[p], p) for i, p in zip(new_ids(len(dims)), dims)), len(out))
+            return Layout(tuple((i, out[p], p) for i, p in zip(ids.new(len(dims)), dims)), len(out))
         if math.prod(out[a:k]) > before[a]:
             return None
     return None
 
 
-def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], new_ids):
+def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
     """(kind, output layout or channel axis, node layout, pin) of an op on region tensors, None if
     it is not one an attention region may run."""
     name, out = fn.name(), [int(s) for s in rec.out_shape]
     before = [int(s) for s in rec.in_shapes[0]] if rec.in_shapes else []
     layout = next(x for x in inputs if x is not None)
     if rec.func in ('matmul', 'bmm') and len(inputs) == 2 and len(rec.in_shapes) == 2:
-        return _renamed(_product(inputs[0], inputs[1], rec.in_shapes[0], rec.in_shapes[1], len(out)), new_ids)
+        return _renamed(_product(inputs[0], inputs[1], rec.in_shapes[0], rec.in_shapes[1], len(out), ids), ids)
     if rec.func == 'scaled_dot_product_attention' and len(inputs) >= 3:
-        return _renamed(_attention(inputs[:3], len(out)), new_ids)
+        return _renamed(_attention(inputs[:3], len(out), ids), ids)
     if any(x is not None and x != layout for x in inputs):
         return None
     pos = layout.positions
@@ -315,18 +336,20 @@ def _merge(layout: Layout, before: Sequence[int], out: Sequence[int]):
     return 'end', first, layout, None
 
 
-def _renamed(found, new_ids):
+def _renamed(found, ids: _Ids):
     """A product's step, with a fresh id for every factor it keeps that has the id of one it
     contracts: v's head_dim comes from the same split as the head_dim q·kᵀ contracts, and must
     not be coupled with it channel by channel."""
     if found is None:
         return None
     out, contracted = found
-    out = Layout(tuple((new_ids(1)[0] if i in contracted else i, s, p) for i, s, p in out.factors), out.ndim)
+    contracted = {ids.find(i) for i in contracted}
+    out = Layout(tuple((ids.new(1)[0] if ids.find(i) in contracted else i, s, p) for i, s, p in out.factors),
+                 out.ndim)
     return 'product', out, out, None
 
 
-def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: int):
+def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: int, ids: _Ids):
     """``a @ b``: factors of the batch dims kept, ``a``'s rows and ``b``'s columns kept, the
     multiplied dim contracted (it must be a factor on both sides or on neither)."""
     na, nb = len(a_shape), len(b_shape)
@@ -342,22 +365,30 @@ def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: i
             if p == (n - 1 if row else n - 2):
                 continue   # contracted
             where = ndim - 2 if p == n - 2 else ndim - 1 if p == n - 1 else p + ndim - n
-            if where in placed and placed[where] != (i, s):
-                return None
+            if where in placed:
+                if placed[where][1] != s:
+                    return None
+                ids.unify(placed[where][0], i)   # one factor of both (the heads of q and of k)
+                continue
             placed[where] = (i, s)
     contracted = {fa[na - 1][0], fb[nb - 2][0]} if na - 1 in fa else set()
     return Layout(tuple((i, s, p) for p, (i, s) in sorted(placed.items())), ndim), contracted
 
 
-def _attention(qkv: List[Optional[Layout]], ndim: int):
+def _attention(qkv: List[Optional[Layout]], ndim: int, ids: _Ids):
     """``scaled_dot_product_attention(q, k, v)``: q·kᵀ contracts head_dim, the result times v keeps
-    v's head_dim; the heads (batch dims) are kept."""
+    v's head_dim; the heads (batch dims, one factor in q, k and v) are kept."""
     q, k, v = qkv
     if q is None or k is None or v is None:
         return None
     batch = [f for f in q.factors if f[2] < ndim - 2]
-    if [f for f in k.factors if f[2] < ndim - 2] != batch or [f for f in v.factors if f[2] < ndim - 2] != batch or \
-            any(f[2] == ndim - 2 for f in q.factors + k.factors + v.factors):
+    for other in (k, v):
+        theirs = [f for f in other.factors if f[2] < ndim - 2]
+        if [(s, p) for _, s, p in theirs] != [(s, p) for _, s, p in batch]:
+            return None
+        for (i, _, _), (j, _, _) in zip(batch, theirs):
+            ids.unify(i, j)
+    if any(f[2] == ndim - 2 for f in q.factors + k.factors + v.factors):
         return None
     contracted = {f[0] for f in q.factors + k.factors if f[2] == ndim - 1}
     return Layout(tuple(batch) + tuple(f for f in v.factors if f[2] == ndim - 1), ndim), contracted

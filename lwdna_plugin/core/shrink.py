@@ -23,7 +23,7 @@ from .channel_config import FORMAT, VERSION, group_entries, model_identity, sign
 from .config import LWDNAConfig
 from .errors import ConfigError, InfeasibleTargetError, SearchDivergedError, UnsupportedModelError
 from .flops import CostModel
-from .groups import ChannelGraph, build_channel_graph, share_latents
+from .groups import CHANNEL_NORM_TYPES, ChannelGraph, build_channel_graph, norm_channels, share_latents
 from .hypernet import (HyperScorer, LossFn, OptimizerFactory, _split_batch, _take_fraction, available_bytes,
                        check_hypernet_memory, generated_layer_names, hypernet_bytes, model_device)
 from .latency import LatencyModel, LayerTable, WallClockProfiler, cache_dir
@@ -211,6 +211,10 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
         return share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
                                                  cfg.grouping_timeout_s), cfg.channels_per_latent)
     graph = group(cfg)
+    normalized = normalized_layers(graph) if cfg.keep_normalized_widths else []
+    if normalized:
+        cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(normalized))
+        graph = group(cfg)
     if graph.shuffles:
         varying = width_dependent_layers(graph, cfg, example_inputs, forward_fn)
         if varying:   # the shrink warns (its warnings are logged and recorded together)
@@ -219,6 +223,18 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     if not graph.prunable_groups:
         raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
     return graph, cfg
+
+
+def normalized_layers(graph: ChannelGraph) -> List[str]:
+    """One LayerNorm / GroupNorm over the channels of every prunable group that one normalises."""
+    found = {}
+    for name, module in graph.modules.items():
+        dim = graph.dims.get((name, 'out'))
+        if isinstance(module, CHANNEL_NORM_TYPES) and norm_channels(module) is not None and dim is not None:
+            for g in np.unique(graph.unit_group[graph.slot_unit[dim.offset:dim.offset + dim.size]]):
+                if g >= 0 and not graph.groups[g].fixed:
+                    found.setdefault(int(g), name)
+    return sorted(set(found.values()))
 
 
 def width_dependent_layers(graph: ChannelGraph, cfg: LWDNAConfig, example_inputs: Any,
