@@ -87,7 +87,7 @@ TRANSFORMERS: List[Tuple[str, str, int]] = [('timm', name, size) for name, size 
     ('mixer_s16_224', 64), ('pit_ti_224', 224), ('twins_pcpvt_small', 224), ('edgenext_xx_small', 64),
     ('efficientformer_l1', 224))] + [('mmpretrain', f'{family}/{config}', size) for family, config, size in (
         ('vision_transformer', 'vit-base-p16_64xb64_in1k.py', 64), ('deit', 'deit-tiny-distilled_4xb256_in1k.py', 64),
-        ('deit3', 'deit3-small-p16_64xb64_in1k.py', 64), ('beit', 'beit_beit-base-p16_8xb256-amp-coslr-300e_in1k.py', 224),
+        ('deit3', 'deit3-small-p16_64xb64_in1k.py', 64), ('beit', 'benchmarks/beit-base-p16_8xb64_in1k.py', 224),
         ('eva02', 'eva02-tiny-p14_in1k.py', 224), ('hivit', 'hivit-tiny-p16_16xb64_in1k.py', 224),
         ('swin_transformer', 'swin-tiny_16xb64_in1k.py', 224),
         ('swin_transformer_v2', 'swinv2-tiny-w8_16xb64_in1k-256px.py', 256), ('t2t_vit', 't2t-vit-t-14_8xb64_in1k.py', 224),

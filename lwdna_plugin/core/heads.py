@@ -261,8 +261,8 @@ def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, ids: _
         if math.prod(out[a:k]) == before[a]:
             if math.prod(out[k:]) != math.prod(before[a + 1:]):
                 return None
-            dims = [p for p in range(a, k) if out[p] > 1]
-            if len(dims) < 2:
+            dims = list(range(a, k))   # a single head is a factor of size 1 (Twins' first stages)
+            if sum(out[p] > 1 for p in dims) < 1:
                 return None
             return Layout(tuple((i, out[p], p) for i, p in zip(ids.new(len(dims)), dims)), len(out))
         if math.prod(out[a:k]) > before[a]:
@@ -303,7 +303,7 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
         return 'same', rest, rest, (fid, int(fn._saved_index))
     if name in _RESHAPES:
         where = {p: view_axis(before, out, p) for p in pos}
-        if all(w is not None for w in where.values()):
+        if all(w is not None for w in where.values()) and len(set(where.values())) == len(where):
             moved = layout.moved(where, len(out))
             return 'same', moved, moved, None
         return _merge(layout, before, out)
