@@ -19,7 +19,7 @@ from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis, norm_channels
 from .layouts import known_inputs
-from .op_rules import check_op
+from .op_rules import check_layer_inputs, check_op
 from .shuffle import shuffle_block_ties
 from .tracing import OpRecord
 
@@ -120,6 +120,7 @@ class ChannelGraphBuilder:
 
     # -- checks -------------------------------------------------------------------------
     def check_ops_and_map_pixel_shuffle(self) -> None:
+        check_layer_inputs(self.records, self.dg.axes, self.owners, self.inside_gate)
         for node in list(self.dg.module2node.values()):
             if isinstance(node.module, nn.Module) and node.module in self.names:
                 continue

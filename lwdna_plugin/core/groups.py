@@ -27,8 +27,8 @@ import torch_pruning as tp
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, Segment, dim_layout, share_latents, within
 from .coupling import ChannelGraphBuilder
 from .errors import UnsupportedModelError
-from .index_maps import (TracedDependencyGraph, fix_concat_split_maps, set_attention_maps, set_shuffle_maps,
-                         set_split_attention_maps)
+from .index_maps import (TracedDependencyGraph, fix_concat_split_maps, set_attention_maps, set_merge_maps,
+                         set_shuffle_maps, set_split_attention_maps)
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
 from .tracing import ForwardFn, default_forward, frozen_layers_traced, record_ops
@@ -85,6 +85,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
     set_shuffle_maps(dg)
     set_split_attention_maps(dg)
     set_attention_maps(dg)
+    set_merge_maps(dg)
     if not outputs or all(o.grad_fn is None for o in outputs):
         raise UnsupportedModelError('the model output does not depend on any parameter; '
                                     'nothing to shrink')

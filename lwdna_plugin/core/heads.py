@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .layouts import axis, through_clones, view_axis
+from .layouts import axis, axis_of, through_clones, view_axis
 from .reshapes import VIEW_NODES
 from .tracing import OpRecord
 
@@ -84,6 +84,7 @@ class Attention:
     maps: Dict[Tuple[Any, Any], np.ndarray] = field(default_factory=dict)
     ends: Dict[Any, int] = field(default_factory=dict)
     heads: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
+    param_axes: Dict[Any, int] = field(default_factory=dict)   # a per-head bias table -> its head axis
 
     @property
     def channels(self) -> Dict[Any, int]:
@@ -167,9 +168,10 @@ def _inputs(fn: Any, records: Dict[Any, OpRecord]) -> List[Tuple[Any, int, List[
 
 
 def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
-                   exclude: Sequence[Any] = ()) -> Attention:
-    """The attention regions of a trace, given every tensor's channel axis (:mod:`.layouts`);
-    ops in ``exclude`` (a channel shuffle's, split attention's) are never part of one."""
+                   params: Optional[Dict[Any, Any]] = None, exclude: Sequence[Any] = ()) -> Attention:
+    """The attention regions of a trace, given every tensor's channel axis (:mod:`.layouts`) and
+    the parameter of every AccumulateGrad node (``params``, for per-head bias tables); ops in
+    ``exclude`` (a channel shuffle's, split attention's) are never part of one."""
     tensors: Dict[Any, Layout] = {}    # region op -> layout of its output tensor(s)
     nodes: Dict[Any, Layout] = {}
     pins: Dict[Any, Tuple[int, Optional[int]]] = {}
@@ -180,6 +182,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
     bad, useful = set(), set()
     excluded = set(exclude)
     ids = _Ids()
+    bias_params: Dict[Any, Tuple[int, int]] = {}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -208,7 +211,18 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
                 useful.update({rid} if other in useful else ())
         region[fn] = rid
         paths[fn] = _inputs(fn, records)
-        step = _step(fn, rec, [tensors.get(op) for op, _, _, _ in edges], ids)
+        inputs = [tensors.get(op) for op, _, _, _ in edges]
+        step = _step(fn, rec, inputs, ids)
+        bias = _head_bias(fn, rec, next(x for x in inputs if x is not None), records, params or {},
+                          lambda f: through_clones(f, records) in tensors) \
+            if step is None and fn.name() in ('AddBackward0', 'SubBackward0') and len(inside) == 1 else None
+        if bias is not None:   # q·kᵀ plus a bias per head, read from a table with a head axis
+            param, axis_, chain = bias
+            for f, layout in chain:
+                region[f], tensors[f], nodes[f], paths[f] = rid, layout, layout, []
+            bias_params[param] = (axis_, rid)
+            inputs = [tensors.get(op) for op, _, _, _ in edges]
+            step = _step(fn, rec, inputs, ids)
         if step is None:
             bad.add(rid)
             continue
@@ -222,7 +236,8 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
         tensors[fn] = out
         useful.update({rid} if kind == 'product' else ())
     keep = [fn for fn, rid in region.items() if root(rid) in useful and root(rid) not in bad]
-    found = Attention()
+    found = Attention(param_axes={p: a for p, (a, rid) in bias_params.items()
+                                  if root(rid) in useful and root(rid) not in bad})
     edges: Dict[Tuple[Any, Any], Tuple[Layout, Layout, List[np.ndarray]]] = {}   # one edge may carry q, k and v
     for fn in keep:
         found.nodes[fn] = nodes[fn]
@@ -247,6 +262,36 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
         if not _is_identity(merged, a, b):
             found.maps[edge] = merged
     return found
+
+
+def _head_bias(fn: Any, rec: OpRecord, layout: Layout, records: Dict[Any, OpRecord], params: Dict[Any, Any],
+               in_region: Callable[[Any], bool]):
+    """(parameter, its head axis, [(op, layout)] of the ops computing the operand from it) where the
+    other operand of a sum with a region tensor is computed from one parameter alone (an index into
+    a relative position bias table, views, permutes) and carries one of the region's factors (the
+    heads) where the region tensor has it; None otherwise."""
+    chain: List[Any] = []
+    node = next((f for f, _ in fn.next_functions if f is not None and not in_region(f)), None)
+    while node is not None and 'AccumulateGrad' not in node.name():
+        ins = [f for f, _ in node.next_functions if f is not None]
+        if node not in records or len(ins) != 1:
+            return None
+        chain.insert(0, node)
+        node = ins[0]
+    param = params.get(node) if node is not None else None
+    if param is None or not chain:
+        return None
+    out_ndim = len(rec.out_shape)
+    for fid, size, pos in layout.factors:
+        for start in (d for d in range(param.dim()) if param.shape[d] == size and size > 1):
+            a, ndim, layouts = start, param.dim(), []
+            for f in chain:
+                a = axis_of(f, records[f], (a, ndim)) if a is not None else None
+                ndim = len(records[f].out_shape)
+                layouts.append((f, Layout(((fid, size, a),), ndim)) if a is not None else None)
+            if a is not None and a + out_ndim - ndim == pos:
+                return param, start, layouts
+    return None
 
 
 def _start(fn: Any, rec: OpRecord, axes: Dict[Any, Optional[int]], edges, ids: _Ids) -> Optional[Layout]:
@@ -281,7 +326,12 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
     if rec.func == 'scaled_dot_product_attention' and len(inputs) >= 3:
         return _renamed(_attention(inputs[:3], len(out), ids), ids)
     if any(x is not None and x != layout for x in inputs):
-        return None
+        aligned = [x if x is None or x.ndim == len(out) else   # a bias (H, N, N) added to (B, H, N, N)
+                   Layout(tuple((i, s, p + len(out) - x.ndim) for i, s, p in x.factors), len(out)) for x in inputs]
+        layout = next(x for x in aligned if x is not None and x.ndim == len(out))
+        if name not in _ELEMENTWISE or any(x is not None and x != layout for x in aligned):
+            return None
+        inputs = aligned
     pos = layout.positions
     if name in ('PermuteBackward0', 'TransposeBackward0'):
         order = list(range(len(out)))

@@ -23,8 +23,8 @@ import numpy as np
 
 from .errors import UnsupportedModelError
 from .heads import Attention, find_attention
-from .layouts import axis, channel_axes, parameter_axes
-from .reshapes import drops_unit_dims, keeps_channels
+from .layouts import axis, channel_axes, merged_channels, parameter_axes, through_clones
+from .reshapes import VIEW_NODES, drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
 from .split_attention import SplitAttention, find_split_attention
 
@@ -122,6 +122,7 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.attention = Attention()                  # multi-head attention regions, once traced
         self.axes: Dict[Any, Optional[int]] = {}      # op -> channel axis of its output (:mod:`.layouts`)
         self.param_axes: Dict[Any, int] = {}          # parameter read with the tokens -> its channel axis
+        self.channel_merges: Dict[Any, Tuple[int, int]] = {}   # view folding M positions into C channels -> (C, M)
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -136,18 +137,20 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.shuffles = find_channel_shuffles(records)
         shuffled = {fn for s in self.shuffles for fn in s.fns}
         self.split_attention = find_split_attention(records, shuffled)
-        self.attention = find_attention(records, channel_axes(records), shuffled | set(self.split_attention.channels))
+        params = {node.grad_fn: node.module for node in module2node.values() if isinstance(node.module, torch.nn.Parameter)}
+        self.attention = find_attention(records, channel_axes(records), params,
+                                        shuffled | set(self.split_attention.channels))
         self.axes = channel_axes(records, self.attention.ends)
-        self.param_axes = parameter_axes(records, self.axes, {node.grad_fn: node.module for node in module2node.values()
-                                                              if isinstance(node.module, torch.nn.Parameter)})
+        self.param_axes = {**parameter_axes(records, self.axes, params), **self.attention.param_axes}
         self.cat_sizes = sizes = self._read_cat_sizes(self.axes)
-        ours = shuffled | set(self.split_attention.channels) | set(self.attention.nodes)
+        self.channel_merges = channel_merges(records, self.axes)
+        ours = shuffled | set(self.split_attention.channels) | set(self.attention.nodes) | set(self.channel_merges)
         for node in module2node.values():   # channel-preserving nodes that our maps connect (set_*_maps)
             if node.grad_fn in ours:
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
                 node.enable_index_mapping = False
         for node in module2node.values():   # torch-pruning infers their channel counts, and can miss
-            if node.type == tp.ops.OPTYPE.RESHAPE and _keeps_every_channel(node.grad_fn, records.get(node.grad_fn)):
+            if node.type == tp.ops.OPTYPE.RESHAPE and _keeps_every_channel(node.grad_fn, records, self.axes):
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
         for node in module2node.values():
             if node.grad_fn in sizes:
@@ -190,13 +193,35 @@ def slice_range(fn: Any, channels: int = 1) -> Optional[Tuple[int, int]]:
     return max(0, min(start, total)), max(0, end)
 
 
-def _keeps_every_channel(fn: Any, record: Any) -> bool:
+def _keeps_every_channel(fn: Any, records: Dict[Any, Any], axes: Dict[Any, Optional[int]]) -> bool:
     """A reshape that leaves every channel where it is ((N, C, H, W) -> (N, C, H·W), a squeeze
-    of (N, C, 1, 1)): the identity on channel indices."""
+    of (N, C, 1, 1), tokens regrouped around the channels): the identity on channel indices. Where
+    the trace follows the channel axis (:mod:`.layouts`), its view keeps the axis whole."""
+    record = records.get(fn)
+    source = fn.next_functions[0][0] if fn.next_functions else None
+    a = axes.get(through_clones(source, records))
+    if record is not None and a is not None and record.in_shapes and len(record.in_shapes[0]) > a:
+        b = axes.get(fn)   # a flatten of the channels with the dims after them (into a Linear) is not
+        return b is not None and record.out_shape[b] == record.in_shapes[0][a]   # the identity: tp maps it
     sizes = getattr(fn, '_saved_self_sym_sizes', None) or (record.in_shapes[0] if record and record.in_shapes else None)
     if not sizes or record is None:
         return False
     return keeps_channels(sizes, record.out_shape) or drops_unit_dims(sizes, record.out_shape)
+
+
+def channel_merges(records: Dict[Any, Any], axes: Dict[Any, Optional[int]]) -> Dict[Any, Tuple[int, int]]:
+    """Views folding M neighbouring positions into the channels (:func:`.layouts.merged_channels`):
+    view -> (C, M)."""
+    found = {}
+    for fn, rec in records.items():
+        source = through_clones(fn.next_functions[0][0], records) if fn.next_functions else None
+        a = axes.get(source)
+        if fn.name() in VIEW_NODES and a is not None and rec.in_shapes and len(rec.in_shapes[0]) == \
+                len(records[source].out_shape):
+            merged = merged_channels([int(n) for n in rec.in_shapes[0]], [int(n) for n in rec.out_shape], a)
+            if merged is not None and axes.get(fn) == merged[0]:
+                found[fn] = (int(rec.in_shapes[0][a]), merged[1])
+    return found
 
 
 def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
@@ -315,6 +340,17 @@ def set_attention_maps(dg: TracedDependencyGraph) -> None:
             raise UnsupportedModelError('cannot follow the heads of an attention region through the traced graph')
         _set_maps(src, dst, _Pairs(rows))
         _set_maps(dst, src, _Pairs(rows[:, ::-1]))
+
+
+def set_merge_maps(dg: TracedDependencyGraph) -> None:
+    """The maps of every view folding M positions into C channels: input channel c is output
+    channels m·C + c (the M copies of the channels in the merged dim), and back."""
+    node_of = dg.nodes_by_grad_fn()
+    for fn, (channels, copies) in dg.channel_merges.items():
+        view = node_of.get(fn)
+        for src in (view.inputs if view is not None else ()):
+            _set_maps(src, view, _Fold(channels, copies, reverse=True))
+            _set_maps(view, src, _Fold(channels, copies, reverse=False))
 
 
 def set_shuffle_maps(dg: TracedDependencyGraph) -> None:

@@ -46,11 +46,11 @@ def channel_axes(records: Dict[Any, OpRecord], fixed: Optional[Dict[Any, int]] =
             continue
         inputs = [through_clones(f, records) for f, _ in fn.next_functions]
         known = [(axes[f], len(records[f].out_shape)) for f in inputs if axes.get(f) is not None]
-        axes[fn] = _axis_of(fn, rec, known[0] if known else None)
+        axes[fn] = axis_of(fn, rec, known[0] if known else None)
     return axes
 
 
-def _axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Optional[int]:
+def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Optional[int]:
     """Output channel axis of one op, given (channel axis, ndim) of its first input that has one."""
     out, name = [int(s) for s in rec.out_shape], fn.name()
     if rec.func in _CHANNELS_FIRST:
@@ -70,7 +70,17 @@ def _axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Optio
         d0, d1 = axis(fn._saved_dim0, ndim), axis(fn._saved_dim1, ndim)
         return d1 if a == d0 else d0 if a == d1 else a
     if name in _RESHAPES:
-        return view_axis(before, out, a) if len(before) == ndim else None
+        if len(before) != ndim:
+            return None
+        found = view_axis(before, out, a)
+        merged = merged_channels(before, out, a) if found is None else None
+        return merged[0] if merged is not None else found
+    if name == 'IndexBackward0':   # x[..., idx, ...]: the indexed dims become the index's dims
+        indices = list(getattr(fn, '_saved_indices', ()))
+        dims = [d for d, i in enumerate(indices) if i is not None]
+        if not dims or a in dims or dims != list(range(dims[0], dims[-1] + 1)):
+            return None
+        return a if a < dims[0] else a - len(dims) + indices[dims[0]].dim()
     if name in ('SelectBackward0', 'UnbindBackward0'):
         d = axis(fn._saved_dim, ndim)
         return None if d == a else a - (d < a)
@@ -101,6 +111,23 @@ def view_axis(before: Sequence[int], after: Sequence[int], a: int) -> Optional[i
             break
     if len(after) == a + 1 and math.prod(after[:a]) == outer and after[a] == math.prod(before[a:]):
         return a
+    return None
+
+
+def merged_channels(before: Sequence[int], after: Sequence[int], a: int) -> Optional[Tuple[int, int]]:
+    """(output dim, M) where a view folds M neighbouring positions into the channels: the channel
+    axis ``a`` and the dims before it merge into one, channels fastest ((B, H/2, W/2, 2, 2, C) ->
+    (B, H/2, W/2, 4C): Swin's patch merging). Output channel m·C + c is input channel c."""
+    if a != len(before) - 1 and math.prod(before[a + 1:]) != 1:
+        return None
+    for k in range(a - 1, -1, -1):
+        inner = math.prod(before[k:a + 1])
+        b = len([d for d in after]) - (len(before) - a)   # the dims after the channels stay last
+        if 0 <= b < len(after) and after[b] == inner and math.prod(after[:b]) == math.prod(before[:k]) and \
+                list(after[b + 1:]) == list(before[a + 1:]) and inner > before[a]:
+            return b, inner // before[a]
+        if inner > (after[b] if 0 <= b < len(after) else 0):
+            return None
     return None
 
 

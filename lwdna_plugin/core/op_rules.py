@@ -11,7 +11,7 @@ import torch.nn as nn
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
 from .layer_types import CHANNEL_NORM_TYPES, norm_channels
-from .layouts import known_inputs
+from .layouts import known_inputs, through_clones
 from .reshapes import drops_unit_dims, flattens_channels, keeps_channels, keeps_last_channels
 from .tracing import OpRecord
 
@@ -103,8 +103,10 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
                   'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
         if _reads_parameters_only(fn):
             return False   # a layer reshaping its own weight (F.prelu views the PReLU weight)
-        if known and axes.get(fn) is not None:
-            return False   # the channel dim stays whole where the trace follows it (:func:`.layouts.view_axis`)
+        if known and rec is not None:   # the trace follows the channel axis (:func:`.layouts.view_axis`, ``merged_channels``)
+            if axes.get(fn) is None:
+                refuse('a reshape that moves the channel dimension (e.g. a channel shuffle)')
+            return False
         if name == 'UnsqueezeBackward0' and isinstance(getattr(fn, '_saved_dim', None), int) \
                 and fn._saved_dim >= 2:
             return False   # a new axis after the channels (``s[:, :, None, None]``)
@@ -145,11 +147,40 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         written = [records[f].out_shape for f, _ in fn.next_functions[1:] if f in records]
         if _written_shape(fn) is None or any(shape != _written_shape(fn) for shape in written):
             refuse('an in-place op on a view of part of the channels (e.g. x[:, :c] += y)')
+    elif name == 'RollBackward0':
+        if not known or c in [channel_dim(d, nd) for d in getattr(fn, '_saved_dims', ())]:
+            refuse('a roll of the channels')   # a roll of the tokens (Swin's shifted windows) keeps them
     elif name == 'IndexBackward0':
         refuse('an index (gather) of channels')
     else:
         refuse('an op whose channel behaviour is not modelled')
     return False
+
+
+def check_layer_inputs(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
+                       owners: Dict[Any, Tuple[str, Optional[nn.Module]]], skip: Callable[[Any], bool]) -> None:
+    """Raise :class:`UnsupportedModelError` where a conv / batch norm (which read dim 1) or a
+    LayerNorm over one dim (the last) gets a tensor whose channels a permute / transpose moved
+    elsewhere (a LayerNorm over the rows): that layer's width is not a channel count. Ops for
+    which ``skip`` is True (inside a registered channel gate) are not checked."""
+    for fn, rec in records.items():
+        layer = rec.module_obj
+        if skip(fn):
+            continue
+        if rec.func in ('conv1d', 'conv2d', 'conv3d', 'batch_norm'):
+            expected = 1
+        elif rec.func == 'layer_norm' and isinstance(layer, nn.LayerNorm) and norm_channels(layer) is not None:
+            expected = len(rec.out_shape) - 1
+        else:
+            continue
+        source = through_clones(fn.next_functions[0][0], records) if fn.next_functions else None
+        found = axes.get(source)
+        if found is not None and found != expected:
+            raise UnsupportedModelError(
+                f"a permute/transpose involving the channel dimension before {type(layer).__name__} "
+                f"'{rec.module}': it reads dim {expected}, the channels are in dim {found}; LW-DNA cannot "
+                'widen or prune through an op that moves channels where the next layer does not read them'
+                f'{_adapter_hint(owners.get(source, ("", None))[1])}')
 
 
 def _written_shape(fn) -> Optional[Tuple[int, ...]]:
