@@ -23,7 +23,7 @@ NOT_WIDTHS = frozenset({'stride', 'dilation', 'padding', 'kernel_size', 'scale',
                         'num_classes', 'num_heads', 'groups', 'cardinality'})
 LAYER_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm)
 # attributes of an attention module holding its heads' total width, which its forward reshapes to
-HEAD_WIDTH_ATTRS = ('attn_dim', 'embed_dims', 'all_head_dim', 'inner_dim', 'dh')
+HEAD_WIDTH_ATTRS = ('attn_dim', 'embed_dims', 'all_head_dim', 'inner_dim', 'dh', 'val_attn_dim')
 
 
 def layer_sizes(module: nn.Module) -> Tuple[int, int, int]:
@@ -143,3 +143,4 @@ def sync_head_attributes(graph: ChannelGraph, model: nn.Module, heads_of: Mappin
             for attr in HEAD_WIDTH_ATTRS:
                 if original.get(attr) == heads * per_head:
                     setattr(module, attr, new * per_head)
+

@@ -211,7 +211,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
                 useful.update({rid} if other in useful else ())
         region[fn] = rid
         paths[fn] = _inputs(fn, records)
-        inputs = [tensors.get(op) for op, _, _, _ in edges]
+        inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
         step = _step(fn, rec, inputs, ids)
         bias = _head_bias(fn, rec, next(x for x in inputs if x is not None), records, params or {},
                           lambda f: through_clones(f, records) in tensors) \
@@ -221,7 +221,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             for f, layout in chain:
                 region[f], tensors[f], nodes[f], paths[f] = rid, layout, layout, []
             bias_params[param] = (axis_, rid)
-            inputs = [tensors.get(op) for op, _, _, _ in edges]
+            inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
             step = _step(fn, rec, inputs, ids)
         if step is None:
             bad.add(rid)
@@ -245,10 +245,10 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             if op is None:   # a junction inside the op: the op's own channels
                 found.nodes.update({f: nodes[fn] for f in chain})
                 continue
-            carried = tensors.get(op, nodes[op])
+            carried = _output(tensors.get(op, nodes[op]), nr)
             found.nodes.update({f: carried for f in chain})
-            unbind = (pins[op][0], [nr]) if op in pins and pins[op][1] is None else None
-            select = (pins[fn][0], [pins[fn][1]]) if target is fn and fn in pins and pins[fn][1] is not None else None
+            unbind = _piece(pins.get(op), nr)
+            select = (pins[fn][0], [pins[fn][1]]) if target is fn and isinstance(pins.get(fn, (0, None))[1], int) else None
             links = [(op, chain[0], nodes[op], carried, unbind), (chain[-1], target, carried, nodes[fn], select)] \
                 if chain else [(op, target, nodes[op], nodes[fn], unbind or select)]
             for src, dst, a, b, pin in links:
@@ -262,6 +262,22 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
         if not _is_identity(merged, a, b):
             found.maps[edge] = merged
     return found
+
+
+def _output(layout: Any, nr: int) -> Optional[Layout]:
+    """The layout of output ``nr`` of a region op (a split's pieces differ)."""
+    return layout[nr] if isinstance(layout, list) else layout
+
+
+def _piece(pin: Optional[Tuple[int, Any]], nr: int) -> Optional[Tuple[int, List[int]]]:
+    """(factor id, its values) that output ``nr`` of an unbind (one value) or of a split along a
+    factor (a range of values) carries; None for an op with one output."""
+    if pin is None or (pin[1] is not None and not isinstance(pin[1], list)):
+        return None
+    if pin[1] is None:
+        return pin[0], [nr]
+    start, size = pin[1][nr]
+    return pin[0], list(range(start, start + size))
 
 
 def _head_bias(fn: Any, rec: OpRecord, layout: Layout, records: Dict[Any, OpRecord], params: Dict[Any, Any],
@@ -351,6 +367,16 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
         if name == 'UnbindBackward0':
             return 'same', rest, layout, (fid, None)
         return 'same', rest, rest, (fid, int(fn._saved_index))
+    if name in ('SplitBackward0', 'SplitWithSizesBackward0'):   # q, k, v cut from each head's channels
+        d = axis(fn._saved_dim, len(before))
+        sizes = getattr(fn, '_saved_split_sizes', None) or \
+            [min(fn._saved_split_size, before[d] - o) for o in range(0, before[d], fn._saved_split_size)]
+        if d not in pos:
+            return None
+        fid = layout.factors[pos[d]][0]
+        outs = [Layout(tuple((ids.new(1)[0], n, p) if i == fid else (i, s, p) for i, s, p in layout.factors),
+                       layout.ndim) for n in sizes]
+        return 'same', outs, layout, (fid, [(sum(sizes[:k]), n) for k, n in enumerate(sizes)])
     if name in _RESHAPES:
         where = {p: view_axis(before, out, p) for p in pos}
         if all(w is not None for w in where.values()) and len(set(where.values())) == len(where):

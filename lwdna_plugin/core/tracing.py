@@ -86,12 +86,27 @@ def record_ops(model: nn.Module) -> Iterator[Trace]:
         handles.append(module.register_forward_hook(
             lambda m, i, o, _n=name: claim(_n, m, i, o)))
     recorder = _Recorder(stack)
+    drop_tensor_caches(model)
     try:
         with recorder:
             yield Trace(recorder.records, owners)
     finally:
         for h in handles:
             h.remove()
+        drop_tensor_caches(model)
+
+
+def drop_tensor_caches(model: nn.Module) -> None:
+    """Empty every dict of tensors a module holds outside its parameters and buffers: a cache of
+    values its forward computed from parameters (timm's LeViT / EfficientFormer attention biases per
+    device). A traced forward neither reads one (it would hide the parameter behind it) nor leaves
+    one behind (its tensors belong to the traced graph: the model could not be copied, and a resized
+    copy would keep the old shapes); the module computes it again when it needs it."""
+    for module in model.modules():
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, dict) and value and not attr.startswith('_') and \
+                    all(isinstance(v, torch.Tensor) for v in value.values()):
+                setattr(module, attr, {})
 
 
 def default_forward(model: nn.Module, inputs: Any) -> Any:
