@@ -157,7 +157,10 @@ class TracedDependencyGraph(tp.DependencyGraph):
                 node.module.concat_sizes = list(sizes[node.grad_fn])
                 node.enable_index_mapping = False
             elif along_other_axis(node.grad_fn, records, self.axes):
-                node.enable_index_mapping = False   # tokens concatenated / split: every channel stays where it is
+                # tokens concatenated / split / sliced: every channel stays where it is (torch-pruning
+                # maps a slice of dim 1 as a channel slice whatever ``enable_index_mapping`` says)
+                node.type = tp.ops.OPTYPE.ELEMENTWISE
+                node.enable_index_mapping = False
         return module2node
 
     def nodes_by_grad_fn(self) -> Dict[Any, Any]:
@@ -175,6 +178,8 @@ def along_other_axis(fn: Any, records: Dict[Any, Any], axes: Dict[Any, Optional[
         a, ndim = axes.get(fn), len(records[fn].out_shape) if fn in records else 0
     else:
         source = fn.next_functions[0][0]
+        while source is not None and source not in records and source.name() == 'SliceBackward0':
+            source = source.next_functions[0][0]   # ``x[:, ::2, ::2]``: the first slice is not recorded
         a, ndim = axes.get(source), len(getattr(fn, '_saved_self_sym_sizes', ()) or ())
     return a is not None and ndim > 0 and axis(fn._saved_dim, ndim) != a
 
