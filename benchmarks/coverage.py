@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Which CNNs of mmpretrain, timm, torchvision and basicsr the engine shrinks, refuses, crashes or hangs on.
+"""Which models of mmpretrain, timm, torchvision and basicsr the engine shrinks, refuses, crashes or hangs on.
 
 Each model is built with random weights and shrunk in a fresh process (width ×1.5, FLOPs target
 0.8, embedding_dim 2, two batches of 4 embedded-digit images at the model's input size, or two
@@ -8,6 +8,10 @@ a time limit. The mmpretrain section builds one config of every CNN / hybrid cla
 family in the installed mmpretrain's ``configs/`` (its ``model`` dict with a 10-class head, no
 pretrained weights) through mmpretrain's registry and ``init_weights``, and shrinks it with the
 head's own loss, as ``LWDNAClassifier`` does; the families it skips are listed with the reason.
+The transformer section does the same for timm's vision transformers and one config of every
+transformer family of mmpretrain's; a model shrunk *structurally valid* (LayerNorm over the
+embedding width) is shrunk a second time with ``keep_normalized_widths=True``, and the reason
+column says whether heads and MLP widths are then pruned exactly.
 Every accepted model is exact by
 construction: ``shrink`` refuses a prune whose float64 probe differs from the widened model with
 the removed channels zeroed, and the probe's error is printed. Outcomes:
@@ -195,7 +199,8 @@ else:
 def finite(net):
     with torch.no_grad():
         out = net.eval()(batches[0][0]) if forward_fn is None else forward_fn(net.eval(), batches[0][0])
-    return bool(torch.isfinite(out).all())
+    from torch.utils._pytree import tree_flatten
+    return all(bool(torch.isfinite(t).all()) for t in tree_flatten(out)[0] if torch.is_tensor(t))   # Conformer: 2 heads
 try:
     result = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2, **search),
                     forward_fn=forward_fn)
@@ -219,12 +224,16 @@ try:
     if not (finite(result.model) and finite(rebuilt)):
         out = {'outcome': 'crash', 'why': 'result.model or its saved weights give a non-finite eval output'}
     elif mixing:   # the same with the normalised widths (a transformer's embedding) kept: exact?
-        fixed = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2,
-                                                         keep_normalized_widths=True, **search), forward_fn=forward_fn)
-        f = fixed.channel_config
-        out['why'] += ('; with keep_normalized_widths: ' + ('exact' if not f['probe_channel_mixing'] else
-                       ', '.join(f['probe_channel_mixing']) + ' over the kept channels') +
-                       f' (probe {f["probe_relative_error"]:.1e}, FLOPs {f["flops"]["lwdna"] / f["flops"]["baseline"]:.3f})')
+        try:
+            f = shrink(model, batches, loss, LWDNAConfig(width_mult=1.5, flops_target=0.8, embedding_dim=2,
+                                                         keep_normalized_widths=True, **search),
+                       forward_fn=forward_fn).channel_config
+            out['why'] += ('; with keep_normalized_widths: ' + ('exact' if not f['probe_channel_mixing'] else
+                           ', '.join(f['probe_channel_mixing']) + ' over the kept channels') +
+                           f' (probe {f["probe_relative_error"]:.1e}, FLOPs {f["flops"]["lwdna"] / f["flops"]["baseline"]:.3f})')
+        except LWDNAError as e:   # every group normalised (BiT's GroupNorms): nothing left to prune
+            out['why'] += f'; with keep_normalized_widths: refused ({e})'
+
 except LWDNAError as e:
     out = {'outcome': 'refused', 'why': f'{type(e).__name__}: {e}'}
 except Exception as e:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .layouts import axis, axis_of, through_clones, view_axis
+from .regions import Regions
 from .reshapes import VIEW_NODES
 from .tracing import OpRecord
 
@@ -177,18 +178,10 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
     pins: Dict[Any, Tuple[int, Optional[int]]] = {}
     ends: Dict[Any, int] = {}
     paths: Dict[Any, List[Tuple[Any, int, List[Any], Any]]] = {}
-    region: Dict[Any, int] = {}
-    parent: List[int] = []
-    bad, useful = set(), set()
+    regions = Regions()
     excluded = set(exclude)
     ids = _Ids()
     bias_params: Dict[Any, Tuple[int, int]] = {}
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
     for fn, rec in records.items():
         if fn in excluded:
@@ -198,18 +191,10 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
         if not inside:
             found = _start(fn, rec, axes, edges, ids)
             if found is not None:
-                parent.append(len(parent))
-                region[fn], tensors[fn], nodes[fn] = parent[-1], found, found
-                paths[fn] = []
+                regions.open(fn)
+                tensors[fn], nodes[fn], paths[fn] = found, found, []
             continue
-        rid = root(region[inside[0]])
-        for op in inside[1:]:
-            other = root(region[op])
-            if other != rid:
-                parent[other] = rid
-                bad.update({rid} if other in bad else ())
-                useful.update({rid} if other in useful else ())
-        region[fn] = rid
+        rid = regions.join(fn, inside)
         paths[fn] = _inputs(fn, records)
         inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
         step = _step(fn, rec, inputs, ids)
@@ -219,12 +204,13 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
         if bias is not None:   # q·kᵀ plus a bias per head, read from a table with a head axis
             param, axis_, chain = bias
             for f, layout in chain:
-                region[f], tensors[f], nodes[f], paths[f] = rid, layout, layout, []
+                regions.of[f] = rid
+                tensors[f], nodes[f], paths[f] = layout, layout, []
             bias_params[param] = (axis_, rid)
             inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
             step = _step(fn, rec, inputs, ids)
         if step is None:
-            bad.add(rid)
+            regions.bad.add(rid)
             continue
         kind, out, node, pin = step
         nodes[fn] = node
@@ -234,10 +220,9 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             ends[fn] = out
             continue
         tensors[fn] = out
-        useful.update({rid} if kind == 'product' else ())
-    keep = [fn for fn, rid in region.items() if root(rid) in useful and root(rid) not in bad]
-    found = Attention(param_axes={p: a for p, (a, rid) in bias_params.items()
-                                  if root(rid) in useful and root(rid) not in bad})
+        regions.useful.update({rid} if kind == 'product' else ())
+    keep = regions.kept_ops()
+    found = Attention(param_axes={p: a for p, (a, rid) in bias_params.items() if regions.kept(rid)})
     edges: Dict[Tuple[Any, Any], Tuple[Layout, Layout, List[np.ndarray]]] = {}   # one edge may carry q, k and v
     for fn in keep:
         found.nodes[fn] = nodes[fn]

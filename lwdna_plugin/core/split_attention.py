@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .layouts import axis, through_clones
+from .regions import Regions
 from .reshapes import VIEW_NODES
 from .tracing import OpRecord
 
@@ -48,63 +50,40 @@ class SplitAttention:
 def find_split_attention(records: Dict[Any, OpRecord], exclude: Sequence[Any] = ()) -> SplitAttention:
     """The split-attention regions of a trace (ops in ``exclude``, a channel shuffle's, are never part of one)."""
     dims: Dict[Any, Dims] = {}        # region op -> channel dims of its output
-    region: Dict[Any, int] = {}
-    parent: List[int] = []
-    bad, useful = set(), set()
+    regions = Regions()
     stacks, folds, softmax = {}, {}, {}
     excluded = set(exclude)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     for fn, rec in records.items():
         if fn in excluded:
             continue
-        inputs = [_through_clones(f, records) for f, _ in fn.next_functions]
+        inputs = [through_clones(f, records) for f, _ in fn.next_functions]
         inside = [f for f in inputs if len(dims.get(f, ())) >= 2]
         if not inside:
             found = _start(fn, rec)
             if found is None:
                 continue
-            parent.append(len(parent))
-            region[fn], dims[fn] = parent[-1], found
+            regions.open(fn)
+            dims[fn] = found
             if fn.name() == 'StackBackward0':
                 stacks[fn] = found[1]
             continue
-        rid = root(region[inside[0]])
-        for f in inside[1:]:
-            other = root(region[f])
-            if other != rid:   # one region: its marks go with it
-                parent[other] = rid
-                bad.update({rid} if other in bad else ())
-                useful.update({rid} if other in useful else ())
-        region[fn] = rid
+        rid = regions.join(fn, inside)
         out = _step(fn, rec, [dims[f] for f in inside])
         if out is None:
-            bad.add(rid)
+            regions.bad.add(rid)
             continue
         dims[fn], kind = out
         if kind == 'fold':
             folds[fn] = math.prod(dims[fn])
-            useful.add(rid)
+            regions.useful.add(rid)
         elif kind == 'softmax':
-            softmax[fn] = (dims[inside[0]], _axis(fn._saved_dim, len(rec.out_shape)) - 1)
-            useful.add(rid)
-    keep = {fn for fn, rid in region.items() if root(rid) in useful and root(rid) not in bad}
+            softmax[fn] = (dims[inside[0]], axis(fn._saved_dim, len(rec.out_shape)) - 1)
+            regions.useful.add(rid)
+    keep = set(regions.kept_ops())
     return SplitAttention({fn: math.prod(d) for fn, d in dims.items() if fn in keep},
                           {fn: c for fn, c in stacks.items() if fn in keep},
                           {fn: c for fn, c in folds.items() if fn in keep},
                           {fn: s for fn, s in softmax.items() if fn in keep})
-
-
-def _through_clones(fn: Any, records: Dict[Any, OpRecord]) -> Any:
-    """The recorded op behind the clones ``reshape`` adds of its own."""
-    while fn is not None and fn not in records and fn.name() == 'CloneBackward0':
-        fn = fn.next_functions[0][0]
-    return fn
 
 
 def _channel_dims(shape: Sequence[int], flat: int, spatial: int) -> Optional[Dims]:
@@ -124,7 +103,7 @@ def _start(fn: Any, rec: OpRecord) -> Optional[Dims]:
     out = [int(s) for s in rec.out_shape]
     if fn.name() == 'StackBackward0':
         shapes = {tuple(s) for s in rec.in_shapes}
-        if len(shapes) == 1 and len(out) >= 3 and _axis(fn._saved_dim, len(out)) == 1:
+        if len(shapes) == 1 and len(out) >= 3 and axis(fn._saved_dim, len(out)) == 1:
             return tuple(out[1:3])
         return None
     if fn.name() not in VIEW_NODES or not rec.in_shapes or len(rec.in_shapes[0]) < 2:
@@ -148,20 +127,20 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Dims]) -> Optional[Tuple[Dims, st
     if name in ('TransposeBackward0', 'PermuteBackward0'):
         order = list(range(len(out)))
         if name == 'TransposeBackward0':
-            a, b = _axis(fn._saved_dim0, len(out)), _axis(fn._saved_dim1, len(out))
+            a, b = axis(fn._saved_dim0, len(out)), axis(fn._saved_dim1, len(out))
             order[a], order[b] = order[b], order[a]
         else:
-            order = [_axis(p, len(out)) for p in fn._saved_dims]
+            order = [axis(p, len(out)) for p in fn._saved_dims]
         moved = [i for i, p in enumerate(order) if p != i]
         sources = [p for p in order if before[p] > 1]   # the non-unit dims must keep their order
         if moved and (max(moved) > k or min(moved) < 1 or sources != sorted(sources)):
             return None
         return tuple(out[1:k + 1]), 'view'
     if name == 'SoftmaxBackward0':
-        axis = _axis(fn._saved_dim, len(out))
-        return (d, 'softmax') if 1 <= axis <= k else (d, 'same')
+        over = axis(fn._saved_dim, len(out))
+        return (d, 'softmax') if 1 <= over <= k else (d, 'same')
     if name in ('SumBackward1', 'MeanBackward1'):
-        over = {_axis(a, len(before)) for a in fn._saved_dim}
+        over = {axis(a, len(before)) for a in fn._saved_dim}
         if over == {1} and name == 'SumBackward1' and not fn._saved_keepdim and k >= 2:
             return d[1:], 'fold'
         return (d, 'same') if min(over) > k else None
@@ -171,8 +150,3 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Dims]) -> Optional[Tuple[Dims, st
     return None
 
 
-
-def _axis(a: int, ndim: int) -> int:
-    """A saved dim (autograd keeps negative ones as unsigned 64-bit) as an index into ``ndim`` dims."""
-    a = int(a)
-    return (a - (1 << 64) if a >= 1 << 63 else a) % ndim
