@@ -78,13 +78,12 @@ class Attention:
     for an ``unbind``, of its input; for the nodes autograd adds inside a product, of the tensor
     they carry). ``maps``: (source node, target node) -> (source channel, target channel) rows of
     every edge that is not the identity. ``ends``: the closing views -> channel axis of their
-    output. ``heads``: module running a region -> (heads, channels per head) of each closing view.
+    output. ``param_axes``: per-head bias tables -> their head axis.
     """
 
     nodes: Dict[Any, Layout] = field(default_factory=dict)
     maps: Dict[Tuple[Any, Any], np.ndarray] = field(default_factory=dict)
     ends: Dict[Any, int] = field(default_factory=dict)
-    heads: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
     param_axes: Dict[Any, int] = field(default_factory=dict)   # a per-head bias table -> its head axis
 
     @property
@@ -240,8 +239,6 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
                 edges.setdefault((src, dst), (a, b, []))[2].append(pairs(a, b, pin, ids))
         if fn in ends:
             found.ends[fn] = ends[fn]
-            sizes = [size for _, size, _ in nodes[fn].factors]
-            found.heads.setdefault(records[fn].module, []).append((math.prod(sizes[:-1]), sizes[-1]))
     for edge, (a, b, rows) in edges.items():
         merged = np.unique(np.concatenate(rows), axis=0)
         if not _is_identity(merged, a, b):
