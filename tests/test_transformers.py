@@ -72,6 +72,9 @@ def test_heads_and_mlp_exact_with_the_embedding_fixed(fused):
     loss = F.cross_entropy(lw.train()(x), y)
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in lw.parameters() if p.grad is not None)
+    rows = {r['layer']: r for r in result.table}   # the report names each block's heads
+    assert [rows[f'blocks.{k}.attn (heads)']['lwdna'] for k in range(2)] == [b.attn.num_heads for b in lw.blocks]
+    assert rows['blocks.0.attn (heads)']['baseline'] == 4
     rebuilt = apply_channel_config(small_vit(fused), json.loads(json.dumps(config)))
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in lw.state_dict().items()}
     assert [b.attn.num_heads for b in rebuilt.blocks] == [b.attn.num_heads for b in lw.blocks]

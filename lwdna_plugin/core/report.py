@@ -10,9 +10,13 @@ from .layer_types import CONV_TYPES
 
 
 def layer_widths(model: nn.Module) -> Dict[str, int]:
-    """Output channels of every conv / linear layer, in module order."""
+    """Output channels of every conv / linear layer and the heads of every attention module
+    (``'<module> (heads)'``: a module holding an int ``num_heads`` and layers), in module order."""
     widths = {}
     for name, m in model.named_modules():
+        heads = vars(m).get('num_heads')
+        if type(heads) is int and any(isinstance(c, CONV_TYPES + (nn.Linear,)) for c in m.modules()):
+            widths[f'{name} (heads)'] = heads
         if isinstance(m, CONV_TYPES):
             widths[name] = m.out_channels
         elif isinstance(m, nn.Linear):
