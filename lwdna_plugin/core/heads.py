@@ -27,15 +27,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .layouts import axis, axis_of, through_clones, view_axis
+from .layouts import RESHAPES, axis, axis_of, through_clones, view_axis
 from .regions import Regions
 from .reshapes import VIEW_NODES
 from .tracing import OpRecord
 
 Factor = Tuple[int, int, int]   # (id, size, tensor dim holding it)
 
-_RESHAPES = VIEW_NODES + ('SqueezeBackward0', 'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0',
-                          'ExpandBackward0')
+_RESHAPES = RESHAPES + ('ExpandBackward0',)
 _ELEMENTWISE = ('AddBackward0', 'SubBackward0', 'MulBackward0', 'DivBackward0', 'CloneBackward0', 'ToCopyBackward0',
                 'NativeDropoutBackward0', 'MaskedFillBackward0', 'SigmoidBackward0', 'WhereBackward0',
                 'AliasBackward0')

@@ -17,7 +17,8 @@ from .tracing import OpRecord
 
 _CHANNELS_FIRST = ('conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d',
                    'batch_norm', 'group_norm', 'instance_norm')
-_RESHAPES = VIEW_NODES + ('SqueezeBackward0', 'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0')
+# views, squeezes and unsqueezes: the channel axis moves where :func:`view_axis` finds it
+RESHAPES = VIEW_NODES + ('SqueezeBackward0', 'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0')
 _REDUCTIONS = ('MeanBackward1', 'SumBackward1', 'AmaxBackward0', 'AminBackward0', 'MaxBackward0', 'MinBackward0',
                'StdBackward0', 'VarBackward0', 'VarMeanBackward0', 'StdMeanBackward0')
 _NOT_FOLLOWED = ('MmBackward0', 'BmmBackward0', 'MatmulBackward0', 'TBackward0')
@@ -69,7 +70,7 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
     if name == 'TransposeBackward0':
         d0, d1 = axis(fn._saved_dim0, ndim), axis(fn._saved_dim1, ndim)
         return d1 if a == d0 else d0 if a == d1 else a
-    if name in _RESHAPES:
+    if name in RESHAPES:
         if len(before) != ndim:
             return None
         found = view_axis(before, out, a)
