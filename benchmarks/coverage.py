@@ -173,6 +173,8 @@ elif zoo == 'mmpretrain':
     arch.pop('train_cfg', None)   # batch augments (mixup / cutmix) need soft labels
     if arch['backbone'].get('type') in IMG_SIZE_BACKBONES:
         arch['backbone']['img_size'] = size
+    if arch.get('head', {}).get('distillation'):
+        arch['head']['distillation'] = False   # LeViT's head refuses to train with it (an inference config)
     def build():
         m = MODELS.build(arch)
         m.init_weights()

@@ -23,7 +23,7 @@ NOT_WIDTHS = frozenset({'stride', 'dilation', 'padding', 'kernel_size', 'scale',
                         'num_classes', 'num_heads', 'groups', 'cardinality'})
 LAYER_TYPES = CONV_TYPES + (nn.Linear, nn.modules.batchnorm._BatchNorm)
 # attributes of an attention module holding its heads' total width, which its forward reshapes to
-HEAD_WIDTH_ATTRS = ('attn_dim', 'embed_dims', 'all_head_dim', 'inner_dim', 'dh', 'val_attn_dim')
+HEAD_WIDTH_ATTRS = ('attn_dim', 'embed_dims', 'all_head_dim', 'inner_dim', 'dh', 'val_attn_dim', 'out_dim')
 
 
 def layer_sizes(module: nn.Module) -> Tuple[int, int, int]:

@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from .channel_graph import ChannelGraph, Dim, within
 from .layer_types import CHANNEL_GATES, CONV_TYPES
-from .tracing import ForwardFn, OpRecord, default_forward, frozen_layers_traced, record_ops
+from .tracing import ForwardFn, OpRecord, default_forward, parameters_traced, record_ops
 
 _ACTIVATIONS = ('relu', 'relu_', 'relu6', 'hardtanh', 'hardtanh_', 'clamp', 'clamp_', 'clip', 'clip_',
                 'leaky_relu', 'leaky_relu_', 'prelu', 'elu', 'elu_', 'hardswish', 'hardswish_',
@@ -73,7 +73,7 @@ def count_flops_params(model: nn.Module, input_shape: Optional[Sequence[int]] = 
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
-        with torch.enable_grad(), record_ops(model) as trace, frozen_layers_traced(model):
+        with torch.enable_grad(), record_ops(model) as trace, parameters_traced(model):
             forward_fn(model, inputs)
     finally:
         for m, mode in modes.items():

@@ -31,7 +31,7 @@ from .index_maps import (TracedDependencyGraph, fix_concat_split_maps, set_atten
                          set_shuffle_maps, set_split_attention_maps)
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES,
                           SEPARABLE_GATES, channel_axis, norm_channels, register_channel_gate)
-from .tracing import ForwardFn, default_forward, frozen_layers_traced, record_ops
+from .tracing import ForwardFn, default_forward, parameters_traced, record_ops
 
 __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit', 'Dim', 'Segment', 'dim_layout',
            'share_latents', 'within', 'register_channel_gate', 'CHANNEL_GATES', 'SEPARABLE_GATES',
@@ -60,11 +60,11 @@ def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optio
 
 def _build_dependency_graph(model, example_inputs, forward_fn):
     outputs: List[torch.Tensor] = []
-    # frozen layers are traced like the rest; torch-pruning calls ``eval()``, which refreezes
-    # mmpretrain's PoolFormer stem, so they thaw again right before the forward pass
-    with record_ops(model) as trace, frozen_layers_traced(model) as thaw:
+    # torch-pruning calls ``eval()`` (PoolFormer refreezes its stem, mmpretrain's attentions compute
+    # their bias tensors): the parameters are made traceable again right before the forward pass
+    with record_ops(model) as trace, parameters_traced(model) as prepare:
         def traced_forward(m, x):
-            thaw()
+            prepare()
             out = forward_fn(m, x)
             outputs.extend(t for t in tp.utils.flatten_as_list(out) if isinstance(t, torch.Tensor))
             return out

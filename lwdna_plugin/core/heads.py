@@ -194,19 +194,17 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             continue
         rid = regions.join(fn, inside)
         paths[fn] = _inputs(fn, records)
-        inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
-        step = _step(fn, rec, inputs, ids)
-        bias = _head_bias(fn, rec, next(x for x in inputs if x is not None), records, params or {},
-                          lambda f: through_clones(f, records) in tensors) \
-            if step is None and fn.name() in ('AddBackward0', 'SubBackward0') and len(inside) == 1 else None
+        step, bias = _step(fn, rec, _arguments(fn, rec, edges, tensors), ids), None
+        if step is None:
+            bias = _bias_operand(fn, rec, _arguments(fn, rec, edges, tensors), inside, records, params or {},
+                                 lambda f: through_clones(f, records) in tensors)
         if bias is not None:   # q·kᵀ plus a bias per head, read from a table with a head axis
             param, axis_, chain = bias
             for f, layout in chain:
                 regions.of[f] = rid
                 tensors[f], nodes[f], paths[f] = layout, layout, []
             bias_params[param] = (axis_, rid)
-            inputs = [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
-            step = _step(fn, rec, inputs, ids)
+            step = _step(fn, rec, _arguments(fn, rec, edges, tensors), ids)
         if step is None:
             regions.bad.add(rid)
             continue
@@ -261,14 +259,37 @@ def _piece(pin: Optional[Tuple[int, Any]], nr: int) -> Optional[Tuple[int, List[
     return pin[0], list(range(start, start + size))
 
 
-def _head_bias(fn: Any, rec: OpRecord, layout: Layout, records: Dict[Any, OpRecord], params: Dict[Any, Any],
-               in_region: Callable[[Any], bool]):
-    """(parameter, its head axis, [(op, layout)] of the ops computing the operand from it) where the
-    other operand of a sum with a region tensor is computed from one parameter alone (an index into
-    a relative position bias table, views, permutes) and carries one of the region's factors (the
-    heads) where the region tensor has it; None otherwise."""
+def _arguments(fn: Any, rec: OpRecord, edges, tensors: Dict[Any, Any]) -> List[Optional[Layout]]:
+    """The layouts of an op's inputs (None outside a region): in the order of its arguments for
+    ``scaled_dot_product_attention`` (q, k, v, mask: its graph reaches them in another order), else
+    in the order of the graph's edges."""
+    if rec.func == 'scaled_dot_product_attention' and rec.in_edges:
+        return [_output(tensors.get(op), nr) if op is not None else None for op, nr in rec.in_edges]
+    return [_output(tensors.get(op), nr) for op, nr, _, _ in edges]
+
+
+def _bias_operand(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], inside: List[Any],
+                  records: Dict[Any, OpRecord], params: Dict[Any, Any], in_region: Callable[[Any], bool]):
+    """:func:`_head_bias` of the operand added to q·kᵀ: the other operand of a sum with one region
+    tensor, or the mask of ``scaled_dot_product_attention`` (aligned with q·kᵀ, whose heads are q's)."""
+    if fn.name() in ('AddBackward0', 'SubBackward0') and len(inside) == 1:
+        node = next((f for f, _ in fn.next_functions if f is not None and not in_region(f)), None)
+        return _head_bias(node, len(rec.out_shape), next(x for x in inputs if x is not None), records, params)
+    if rec.func == 'scaled_dot_product_attention' and len(inputs) == 4 and inputs[0] is not None and \
+            inputs[3] is None and rec.in_edges[3][0] is not None:
+        q = inputs[0]
+        scores = Layout(tuple(f for f in q.factors if f[2] < q.ndim - 2), q.ndim)
+        return _head_bias(rec.in_edges[3][0], q.ndim, scores, records, params)
+    return None
+
+
+def _head_bias(node: Any, out_ndim: int, layout: Layout, records: Dict[Any, OpRecord], params: Dict[Any, Any]):
+    """(parameter, its head axis, [(op, layout)] of the ops computing a bias from it) where the
+    bias (its last op ``node``, added to a region tensor of ``out_ndim`` dims and ``layout``) is
+    computed from one parameter alone (an index into a relative position bias table, views,
+    permutes) and carries one of the region's factors (the heads) where the region tensor has it;
+    None otherwise."""
     chain: List[Any] = []
-    node = next((f for f, _ in fn.next_functions if f is not None and not in_region(f)), None)
     while node is not None and 'AccumulateGrad' not in node.name():
         ins = [f for f, _ in node.next_functions if f is not None]
         if node not in records or len(ins) != 1:
@@ -278,7 +299,6 @@ def _head_bias(fn: Any, rec: OpRecord, layout: Layout, records: Dict[Any, OpReco
     param = params.get(node) if node is not None else None
     if param is None or not chain:
         return None
-    out_ndim = len(rec.out_shape)
     for fid, size, pos in layout.factors:
         for start in (d for d in range(param.dim()) if param.shape[d] == size and size > 1):
             a, ndim, layouts = start, param.dim(), []
@@ -317,11 +337,13 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
     it is not one an attention region may run."""
     name, out = fn.name(), [int(s) for s in rec.out_shape]
     before = [int(s) for s in rec.in_shapes[0]] if rec.in_shapes else []
-    layout = next(x for x in inputs if x is not None)
+    layout = next((x for x in inputs if x is not None), None)
+    if layout is None:
+        return None
     if rec.func in ('matmul', 'bmm') and len(inputs) == 2 and len(rec.in_shapes) == 2:
         return _renamed(_product(inputs[0], inputs[1], rec.in_shapes[0], rec.in_shapes[1], len(out), ids), ids)
     if rec.func == 'scaled_dot_product_attention' and len(inputs) >= 3:
-        return _renamed(_attention(inputs[:3], len(out), ids), ids)
+        return _renamed(_attention(inputs[:3], len(out), ids, inputs[3:], rec.in_shapes[3:]), ids)
     if any(x is not None and x != layout for x in inputs):
         aligned = [x if x is None or x.ndim == len(out) else   # a bias (H, N, N) added to (B, H, N, N)
                    Layout(tuple((i, s, p + len(out) - x.ndim) for i, s, p in x.factors), len(out)) for x in inputs]
@@ -432,9 +454,11 @@ def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: i
     return Layout(tuple((i, s, p) for p, (i, s) in sorted(placed.items())), ndim), contracted
 
 
-def _attention(qkv: List[Optional[Layout]], ndim: int, ids: _Ids):
-    """``scaled_dot_product_attention(q, k, v)``: q·kᵀ contracts head_dim, the result times v keeps
-    v's head_dim; the heads (batch dims, one factor in q, k and v) are kept."""
+def _attention(qkv: List[Optional[Layout]], ndim: int, ids: _Ids, mask: Sequence[Optional[Layout]] = (),
+               mask_shape: Sequence[Sequence[int]] = ()):
+    """``scaled_dot_product_attention(q, k, v, mask)``: q·kᵀ contracts head_dim, the result times v
+    keeps v's head_dim; the heads (batch dims, one factor in q, k and v) are kept. A mask is one
+    value along the heads, or a bias per head (the heads its only factor)."""
     q, k, v = qkv
     if q is None or k is None or v is None:
         return None
@@ -447,5 +471,13 @@ def _attention(qkv: List[Optional[Layout]], ndim: int, ids: _Ids):
             ids.unify(i, j)
     if any(f[2] == ndim - 2 for f in q.factors + k.factors + v.factors):
         return None
+    if mask and mask[0] is None and not _broadcasts(mask_shape[0], [0] * ndim, {p: 0 for _, _, p in batch}):
+        return None
+    if mask and mask[0] is not None:
+        theirs = [(i, s, p + ndim - mask[0].ndim) for i, s, p in mask[0].factors]
+        if [(s, p) for _, s, p in theirs] != [(s, p) for _, s, p in batch]:
+            return None
+        for (i, _, _), (j, _, _) in zip(batch, theirs):
+            ids.unify(i, j)
     contracted = {f[0] for f in q.factors + k.factors if f[2] == ndim - 1}
     return Layout(tuple(batch) + tuple(f for f in v.factors if f[2] == ndim - 1), ndim), contracted

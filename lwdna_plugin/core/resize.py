@@ -16,6 +16,7 @@ from .channel_graph import ChannelGraph, Dim, dim_layout
 from .errors import UnsupportedModelError
 from .init_match import match_baseline_init
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis
+from .tracing import recompute_held_tensors
 
 
 def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
@@ -62,6 +63,7 @@ def resize_groups(graph: ChannelGraph, new_units: Mapping[int, int],
     sync_split_attributes(graph, model, lambda g, c: c * int(new_units.get(g, graph.groups[g].num_units))
                           // graph.groups[g].num_units)
     sync_head_attributes(graph, model, {g.index: int(new_units.get(g.index, g.num_units)) for g in graph.groups})
+    recompute_held_tensors(model)
     return model
 
 
@@ -146,6 +148,7 @@ def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
     kept = {g.index: int(keep_unit[g.units].sum()) for g in graph.groups}
     sync_split_attributes(graph, model, lambda g, c: c * kept[g] // graph.groups[g].num_units)
     sync_head_attributes(graph, model, kept)
+    recompute_held_tensors(model)
     return model
 
 

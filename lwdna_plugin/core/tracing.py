@@ -25,6 +25,7 @@ class OpRecord:
     module_obj: Optional[nn.Module]
     in_shapes: Tuple[Tuple[int, ...], ...]
     out_shape: Tuple[int, ...]
+    in_edges: Tuple[Tuple[Any, int], ...] = ()   # (grad_fn, output_nr) of each tensor argument, in order
 
 
 class _Recorder(TorchFunctionMode):
@@ -42,11 +43,12 @@ class _Recorder(TorchFunctionMode):
         if outs:
             tensors = [a for a in tree_flatten((args, kwargs or {}))[0] if isinstance(a, torch.Tensor)]
             shapes = tuple(tuple(t.shape) for t in tensors)
+            edges = tuple((t.grad_fn, t.output_nr) for t in tensors)
             mod_name, mod = self.stack[-1] if self.stack else ('', None)
             for t in outs:
                 if t.grad_fn not in self.records:
                     self.records[t.grad_fn] = OpRecord(name.strip('_') if name.startswith('__') else name,
-                                                       mod_name, mod, shapes, tuple(t.shape))
+                                                       mod_name, mod, shapes, tuple(t.shape), edges)
         return out
 
 
@@ -109,6 +111,21 @@ def drop_tensor_caches(model: nn.Module) -> None:
                 setattr(module, attr, {})
 
 
+def modules_holding_tensors(model: nn.Module) -> List[nn.Module]:
+    """Modules holding a tensor outside their parameters and buffers: a value computed from their
+    parameters, which mmpretrain's LeViT / EfficientFormer / TinyViT attentions compute in ``train(False)``
+    (``self.ab``) and read instead of the parameter in eval mode."""
+    return [m for m in model.modules()
+            if any(isinstance(v, torch.Tensor) for k, v in vars(m).items() if not k.startswith('_'))]
+
+
+def recompute_held_tensors(model: nn.Module) -> None:
+    """Let each module of :func:`modules_holding_tensors` compute its held tensor again from its
+    (resized or sliced) parameters, by calling its own ``train()`` in its current mode."""
+    for module in modules_holding_tensors(model):
+        module.train(module.training)
+
+
 def default_forward(model: nn.Module, inputs: Any) -> Any:
     """Call the model on ``inputs`` (a tensor, a tuple of positional args or a dict of kwargs)."""
     if isinstance(inputs, dict):
@@ -122,19 +139,29 @@ ForwardFn = Callable[[nn.Module, Any], Any]
 
 
 @contextmanager
-def frozen_layers_traced(model: nn.Module) -> Iterator[Callable[[], None]]:
-    """Frozen parameters (``requires_grad=False``) made trainable inside, and frozen again on exit:
-    the autograd graph the trace reads has no node for a layer without trainable inputs
-    (mmpretrain's PoolFormer freezes its stem). Yields ``thaw()`` to call again where the model
-    refreezes itself (PoolFormer does in every ``train()`` / ``eval()``)."""
+def parameters_traced(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Every parameter the forward uses made a node of the autograd graph the trace reads, and the
+    model as it was again on exit: frozen parameters (``requires_grad=False``; mmpretrain's PoolFormer
+    freezes its stem) made trainable, and the modules of :func:`modules_holding_tensors` run with
+    ``training`` set (the flag only), so they read the parameter, not the tensor computed from it.
+    Yields ``prepare()`` to call again right before the forward pass, after the model's own
+    ``train()`` / ``eval()`` (torch-pruning calls ``eval()``; PoolFormer refreezes in it, the
+    attentions compute their tensor in it)."""
     frozen = [p for p in model.parameters() if not p.requires_grad]
+    flipped: List[nn.Module] = []
 
-    def thaw() -> None:
+    def prepare() -> None:
         for p in frozen:
             p.requires_grad_(True)
+        for module in modules_holding_tensors(model):
+            if not module.training:
+                module.training = True
+                flipped.append(module)
     try:
-        thaw()
-        yield thaw
+        prepare()
+        yield prepare
     finally:
         for p in frozen:
             p.requires_grad_(False)
+        for module in flipped:
+            module.training = False
