@@ -100,10 +100,10 @@ TRANSFORMERS: List[Tuple[str, str, int]] = [('timm', name, size) for name, size 
         ('mvit', 'mvitv2-tiny_8xb256_in1k.py', 224), ('levit', 'levit-128s_8xb256_in1k.py', 224),
         ('mobilevit', 'mobilevit-xxsmall_8xb128_in1k.py', 64), ('tinyvit', 'tinyvit-5m_8xb256_in1k.py', 224),
         ('edgenext', 'edgenext-xxsmall_8xb256_in1k.py', 64), ('conformer', 'conformer-tiny-p16_8xb128_in1k.py', 224),
-        ('mlp_mixer', 'mlp-mixer-base-p16_64xb64_in1k.py', 224), ('revvit', 'revvit-small_8xb256_in1k.py', 224),
+        ('mlp_mixer', 'mlp-mixer-base-p16_64xb64_in1k.py', 64), ('revvit', 'revvit-small_8xb256_in1k.py', 224),
         ('vig', 'pvig-tiny_8xb128_in1k.py', 224))]
 # ViT-style mmpretrain backbones whose position embedding follows ``img_size``
-IMG_SIZE_BACKBONES = ('VisionTransformer', 'DistilledVisionTransformer', 'DeiT3')
+IMG_SIZE_BACKBONES = ('VisionTransformer', 'DistilledVisionTransformer', 'DeiT3', 'MlpMixer')
 
 # mmpretrain config folders that are not classification families, and why
 MMPRETRAIN_SKIPPED: Dict[str, str] = {

@@ -5,6 +5,9 @@ and the split sizes a forward pass reads (Res2Net's ``width``, CSPNet's ``expand
 MixNet's ``splits``) consistent with the pieces they cut."""
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
@@ -144,3 +147,21 @@ def sync_head_attributes(graph: ChannelGraph, model: nn.Module, heads_of: Mappin
                 if original.get(attr) == heads * per_head:
                     setattr(module, attr, new * per_head)
 
+
+
+def heads_from_stream_width(model: nn.Module) -> Dict[str, str]:
+    """Attention modules whose forward computes the channels per head from the width of the tensor
+    it gets (``C // self.num_heads``: Twins, XCiT, mmpretrain's Swin): name -> class name. Their
+    heads and the stream they read can only change width together, which per-channel units cannot
+    express: both are kept."""
+    return {name: type(m).__name__ for name, m in model.named_modules()
+            if isinstance(getattr(m, 'num_heads', None), int) and _divides_by_num_heads(type(m))}
+
+
+@functools.lru_cache(maxsize=None)
+def _divides_by_num_heads(cls: type) -> bool:
+    try:
+        source = inspect.getsource(cls.forward)
+    except (OSError, TypeError):
+        return False
+    return re.search(r'//\s*self\.num_heads\b', source) is not None

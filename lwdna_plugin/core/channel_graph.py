@@ -90,6 +90,7 @@ class ChannelGraph:
     shuffles: int = 0                # channel shuffles traced (their coupling may depend on the width)
     convs_by_position: frozenset = frozenset()   # group convs that keep their groups, pruned by position
     weights_computed: frozenset = frozenset()    # layers whose weight the forward computes (standardises)
+    token_mixing: frozenset = frozenset()        # Linear layers over the tokens (channel-preserving)
     heads: Dict[str, Tuple[Tuple[int, int], ...]] = field(default_factory=dict)   # attention module ->
     #                                                 (group whose units are its heads, channels per head)
 

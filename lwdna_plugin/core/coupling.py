@@ -14,6 +14,7 @@ from scipy.sparse.csgraph import connected_components
 from torch_pruning._helpers import _HybridIndex
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
+from .attributes import heads_from_stream_width
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, dim_layout, within
 from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
@@ -185,6 +186,7 @@ class ChannelGraphBuilder:
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
         ignored: Dict[int, str] = {}
+        tied = heads_from_stream_width(self.model)
         for gid, group in enumerate(self.all_groups()):
             root = group[0].dep.target
             for it in group:
@@ -201,6 +203,9 @@ class ChannelGraphBuilder:
                         unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
                     if any(within(name, i) for i in self.ignored):
                         ignored.setdefault(gid, f'ignored layer {name!r}')
+                    for owner in (o for o in tied if within(name, o)):
+                        ignored.setdefault(gid, f'heads and input width kept: {owner!r} ({tied[owner]}) computes '
+                                                'its channels per head from its input width (C // num_heads)')
 
         extents: Dict[Any, int] = {}
         for node, kind, idxs, root, ridx, gid in items:
@@ -253,6 +258,7 @@ class ChannelGraphBuilder:
         graph = self.assemble(modules, slot_unit, unit_covered, unit_comp, reasons)
         graph.convs_by_position = frozenset(by_position)
         graph.weights_computed = frozenset(self.weights_computed())
+        graph.token_mixing = frozenset(self.dg.token_mixing.values())
         return graph
 
     def components(self, a: np.ndarray, b: np.ndarray) -> Tuple[int, np.ndarray]:

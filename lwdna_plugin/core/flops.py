@@ -170,7 +170,7 @@ class CostModel:
             elif rec.func.startswith('conv') and isinstance(module, CONV_TYPES):
                 out_dim, in_dim = dims.get((rec.module, 'out')), dims.get((rec.module, 'in'))
                 scale = (out_dim,) if self._whole_groups(rec.module, module) else (out_dim, in_dim)
-            elif rec.func == 'linear' and isinstance(module, nn.Linear):
+            elif rec.func == 'linear' and isinstance(module, nn.Linear) and rec.module not in self.graph.token_mixing:
                 scale = (dims.get((rec.module, 'out')), dims.get((rec.module, 'in')))
             elif rec.func == 'batch_norm' and isinstance(module, nn.modules.batchnorm._BatchNorm):
                 scale = (dims.get((rec.module, 'out')),)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import UnsupportedModelError
 from .heads import Attention, find_attention
-from .layouts import axis, channel_axes, merged_channels, parameter_axes, through_clones
+from .layouts import UNFOLDS, axis, channel_axes, merged_channels, parameter_axes, through_clones, token_mixing
 from .reshapes import VIEW_NODES, drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
 from .split_attention import SplitAttention, find_split_attention
@@ -122,7 +122,8 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.attention = Attention()                  # multi-head attention regions, once traced
         self.axes: Dict[Any, Optional[int]] = {}      # op -> channel axis of its output (:mod:`.layouts`)
         self.param_axes: Dict[Any, int] = {}          # parameter read with the tokens -> its channel axis
-        self.channel_merges: Dict[Any, Tuple[int, int]] = {}   # view folding M positions into C channels -> (C, M)
+        self.channel_merges: Dict[Any, Tuple[int, int, bool]] = {}   # M positions folded into C channels
+        self.token_mixing: Dict[Any, str] = {}        # Linear over the tokens: its output op -> module name
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
         """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
@@ -144,7 +145,12 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.param_axes = {**parameter_axes(records, self.axes, params), **self.attention.param_axes}
         self.cat_sizes = sizes = self._read_cat_sizes(self.axes)
         self.channel_merges = channel_merges(records, self.axes)
-        ours = shuffled | set(self.split_attention.channels) | set(self.attention.nodes) | set(self.channel_merges)
+        self.token_mixing = token_mixing(records, self.axes)
+        for node in module2node.values():   # a Linear over the tokens keeps every channel: not a layer to prune
+            if node.grad_fn in self.token_mixing:
+                node.module = tp.ops._ElementWiseOp(id(node.grad_fn), node.grad_fn.name())
+        ours = shuffled | set(self.split_attention.channels) | set(self.attention.nodes) | set(self.channel_merges) | \
+            set(self.token_mixing)
         for node in module2node.values():   # channel-preserving nodes that our maps connect (set_*_maps)
             if node.grad_fn in ours:
                 node.type = tp.ops.OPTYPE.ELEMENTWISE
@@ -214,18 +220,21 @@ def _keeps_every_channel(fn: Any, records: Dict[Any, Any], axes: Dict[Any, Optio
     return keeps_channels(sizes, record.out_shape) or drops_unit_dims(sizes, record.out_shape)
 
 
-def channel_merges(records: Dict[Any, Any], axes: Dict[Any, Optional[int]]) -> Dict[Any, Tuple[int, int]]:
-    """Views folding M neighbouring positions into the channels (:func:`.layouts.merged_channels`):
-    view -> (C, M)."""
+def channel_merges(records: Dict[Any, Any], axes: Dict[Any, Optional[int]]) -> Dict[Any, Tuple[int, int, bool]]:
+    """Views folding M neighbouring positions into the channels (:func:`.layouts.merged_channels`,
+    output channel m·C + c), and unfolds of k·k = M positions (output channel c·M + m): op -> (C, M,
+    channel major)."""
     found = {}
     for fn, rec in records.items():
         source = through_clones(fn.next_functions[0][0], records) if fn.next_functions else None
         a = axes.get(source)
-        if fn.name() in VIEW_NODES and a is not None and rec.in_shapes and len(rec.in_shapes[0]) == \
+        if rec.func in UNFOLDS and a == 1 and axes.get(fn) == 1:
+            found[fn] = (int(rec.in_shapes[0][1]), int(rec.out_shape[1]) // int(rec.in_shapes[0][1]), True)
+        elif fn.name() in VIEW_NODES and a is not None and rec.in_shapes and len(rec.in_shapes[0]) == \
                 len(records[source].out_shape):
             merged = merged_channels([int(n) for n in rec.in_shapes[0]], [int(n) for n in rec.out_shape], a)
             if merged is not None and axes.get(fn) == merged[0]:
-                found[fn] = (int(rec.in_shapes[0][a]), merged[1])
+                found[fn] = (int(rec.in_shapes[0][a]), merged[1], False)
     return found
 
 
@@ -275,16 +284,19 @@ def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
 
 class _Fold:
     """torch-pruning index map through a sum over R branches of ``channels`` channels each: flat
-    channel ``r·channels + c`` is channel ``c`` of the sum (``reverse``: every branch's ``c``)."""
+    channel ``r·channels + c`` is channel ``c`` of the sum (``reverse``: every branch's ``c``);
+    ``channel_major``: flat channel ``c·R + r`` (an unfold's k·k positions of each channel)."""
 
-    def __init__(self, channels: int, branches: int, reverse: bool):
-        self.channels, self.branches, self.reverse = channels, branches, reverse
+    def __init__(self, channels: int, branches: int, reverse: bool, channel_major: bool = False):
+        self.channels, self.branches, self.reverse, self.major = channels, branches, reverse, channel_major
 
     def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
-        if self.reverse:
+        if self.reverse and self.major:
+            pairs = {(i.idx * self.branches + r, i.root_idx) for i in idxs for r in range(self.branches)}
+        elif self.reverse:
             pairs = {(r * self.channels + i.idx, i.root_idx) for i in idxs for r in range(self.branches)}
         else:
-            pairs = {(i.idx % self.channels, i.root_idx) for i in idxs}
+            pairs = {(i.idx // self.branches if self.major else i.idx % self.channels, i.root_idx) for i in idxs}
         # sorted and without repeats: torch-pruning stops revisiting a node once the list recurs
         return [_HybridIndex(idx=j, root_idx=r) for j, r in sorted(pairs)]
 
@@ -348,14 +360,14 @@ def set_attention_maps(dg: TracedDependencyGraph) -> None:
 
 
 def set_merge_maps(dg: TracedDependencyGraph) -> None:
-    """The maps of every view folding M positions into C channels: input channel c is output
-    channels m·C + c (the M copies of the channels in the merged dim), and back."""
+    """The maps of every view or unfold folding M positions into C channels: input channel c is
+    output channels m·C + c (c·M + m for an unfold), the M copies of the channel, and back."""
     node_of = dg.nodes_by_grad_fn()
-    for fn, (channels, copies) in dg.channel_merges.items():
+    for fn, (channels, copies, major) in dg.channel_merges.items():
         view = node_of.get(fn)
         for src in (view.inputs if view is not None else ()):
-            _set_maps(src, view, _Fold(channels, copies, reverse=True))
-            _set_maps(view, src, _Fold(channels, copies, reverse=False))
+            _set_maps(src, view, _Fold(channels, copies, reverse=True, channel_major=major))
+            _set_maps(view, src, _Fold(channels, copies, reverse=False, channel_major=major))
 
 
 def set_shuffle_maps(dg: TracedDependencyGraph) -> None:

@@ -3,7 +3,8 @@
 A conv writes its channels to dim 1, a Linear to the last dim; views, permutes, selections and
 reductions move or keep that axis, element-wise ops keep it (right-aligned under broadcasting).
 The op checks read it to tell a concatenation, slice, selection or mean over the *tokens* of a
-channels-last (N, L, C) tensor, which keeps every channel, from one over the channels.
+channels-last (N, L, C) tensor, which keeps every channel, from one over the channels, and a
+Linear over the tokens (MLP-Mixer) from one over the channels.
 Unknown (None): a tensor whose channels a view split into several dims (attention heads,
 :mod:`.heads`), a product of two feature tensors, a computation on weights alone.
 """
@@ -21,6 +22,7 @@ _CHANNELS_FIRST = ('conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_trans
 RESHAPES = VIEW_NODES + ('SqueezeBackward0', 'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0')
 _REDUCTIONS = ('MeanBackward1', 'SumBackward1', 'AmaxBackward0', 'AminBackward0', 'MaxBackward0', 'MinBackward0',
                'StdBackward0', 'VarBackward0', 'VarMeanBackward0', 'StdMeanBackward0')
+UNFOLDS = ('unfold', 'im2col')   # nn.Unfold: patches of k·k positions as channels
 _NOT_FOLLOWED = ('MmBackward0', 'BmmBackward0', 'MatmulBackward0', 'TBackward0')
 
 
@@ -45,10 +47,17 @@ def channel_axes(records: Dict[Any, OpRecord], fixed: Optional[Dict[Any, int]] =
         if fixed and fn in fixed:
             axes[fn] = fixed[fn]
             continue
-        inputs = [through_clones(f, records) for f, _ in fn.next_functions]
-        known = [(axes[f], len(records[f].out_shape)) for f in inputs if axes.get(f) is not None]
+        known = _known(fn.next_functions, records, axes)
+        if not known or rec.func == 'linear':   # the input behind the nodes autograd adds inside
+            known = _known(rec.in_edges[:1] if rec.func == 'linear' else rec.in_edges, records, axes) or known
         axes[fn] = axis_of(fn, rec, known[0] if known else None)
     return axes
+
+
+def _known(edges, records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]]) -> List[Tuple[int, int]]:
+    """(channel axis, ndim) of the recorded producers of ``edges`` that have one."""
+    inputs = [through_clones(f, records) for f, _ in edges]
+    return [(axes[f], len(records[f].out_shape)) for f in inputs if axes.get(f) is not None]
 
 
 def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Optional[int]:
@@ -56,10 +65,12 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
     out, name = [int(s) for s in rec.out_shape], fn.name()
     if rec.func in _CHANNELS_FIRST:
         return 1 if len(out) > 1 else None
-    if rec.func == 'linear':
-        return len(out) - 1
+    if rec.func == 'linear':   # over the channels, or over another dim (tokens), keeping the channels
+        return source[0] if source is not None and source[0] != source[1] - 1 else len(out) - 1
     if rec.func == 'layer_norm':
         return source[0] if source is not None else len(out) - 1
+    if rec.func in UNFOLDS:   # (N, C, H, W) -> (N, C·k·k, L): each channel's k·k positions, channel major
+        return 1 if source is not None and source[0] == 1 else None
     if source is None or name in _NOT_FOLLOWED or rec.func == 'scaled_dot_product_attention':
         return None
     a, ndim = source
@@ -96,8 +107,18 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
         return a if getattr(fn, '_saved_keepdim', False) else a - sum(d < a for d in dims)
     if name in ('MeanBackward0', 'SumBackward0'):
         return None
+    if ndim > len(out):   # not element-wise (an op the rules above do not know)
+        return None
     shifted = a + len(out) - ndim   # element-wise: inputs broadcast right-aligned
     return shifted if 0 <= shifted < len(out) else None
+
+
+def token_mixing(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]]) -> Dict[Any, str]:
+    """Linear layers applied along a dim that is not the channel axis (MLP-Mixer's token MLP on
+    (N, C, L)): output op -> module name. Each mixes the tokens of every channel alike: channel j
+    of its output is channel j of its input."""
+    return {fn: rec.module for fn, rec in records.items()
+            if rec.func == 'linear' and axes.get(fn) is not None and axes[fn] != len(rec.out_shape) - 1}
 
 
 def view_axis(before: Sequence[int], after: Sequence[int], a: int) -> Optional[int]:

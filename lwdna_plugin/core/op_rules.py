@@ -61,6 +61,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         return False   # nn.Linear on an (N, ..., C) input: flattened to 2-D around a matmul over C
     if name == 'PixelShuffleBackward0':
         return True
+    if rec is None and _pools_trailing_dims(owners.get(fn, ('', None))[1], records, axes):
+        return False   # a node autograd adds inside a pooling layer (AdaptiveAvgPool1d's unsqueeze, mean)
     elif _CHANNEL_PRESERVING.match(name):
         if name.startswith('Prelu') and isinstance(rec, OpRecord) and rec.module_obj is not None:
             return False
@@ -152,9 +154,25 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             refuse('a roll of the channels')   # a roll of the tokens (Swin's shifted windows) keeps them
     elif name == 'IndexBackward0':
         refuse('an index (gather) of channels')
+    elif name == 'Im2ColBackward0' and known == [1] and axes.get(fn) == 1:
+        pass   # nn.Unfold of (N, C, H, W): k·k copies of every channel (mapped by ``set_merge_maps``)
     else:
         refuse('an op whose channel behaviour is not modelled')
     return False
+
+
+_POOLING = (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+            nn.modules.pooling._AvgPoolNd, nn.modules.pooling._MaxPoolNd)
+
+
+def _pools_trailing_dims(module: Optional[nn.Module], records: Dict[Any, OpRecord],
+                         axes: Dict[Any, Optional[int]]) -> bool:
+    """True for a pooling layer whose output's channel axis the trace follows: it pooled dims
+    after the channels (a pooling over the channels loses the axis)."""
+    if not isinstance(module, _POOLING):
+        return False
+    outputs = [fn for fn, rec in records.items() if rec.module_obj is module]
+    return bool(outputs) and all(axes.get(fn) is not None for fn in outputs)
 
 
 def check_layer_inputs(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
