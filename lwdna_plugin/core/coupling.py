@@ -66,6 +66,7 @@ class ChannelGraphBuilder:
         self.names = {m: n for n, m in model.named_modules()}
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
+        self.opaque_names = self.gate_names + list(heads_from_stream_width(model))   # traced as one node
         self.split_nodes = [(node, split_pieces(node.grad_fn)) for node in dg.module2node.values()
                             if split_pieces(node.grad_fn) is not None]   # channel splits: (node, (offset, size)s)
         for name in self.ignored:
@@ -147,9 +148,9 @@ class ChannelGraphBuilder:
         return self.dg.param_axes.get(param, channel_axis(param))
 
     def inside_gate(self, fn) -> bool:
-        """True for an op a registered channel gate's forward runs."""
+        """True for an op the forward of a registered channel gate or of an attention kept whole runs."""
         owner = self.owners.get(fn, ('', None))[0]
-        return any(within(owner, g) for g in self.gate_names)
+        return any(within(owner, g) for g in self.opaque_names)
 
     def map_pixel_shuffle(self, node, rec) -> None:
         """Couple input channel c·r²+k of a PixelShuffle with its output channel c."""
@@ -197,8 +198,8 @@ class ChannelGraphBuilder:
                 mod = node.module
                 if isinstance(mod, nn.Module) and mod in self.names:
                     name = self.names[mod]
-                    if isinstance(mod, tuple(CHANNEL_GATES)):
-                        pass
+                    if isinstance(mod, tuple(CHANNEL_GATES)) or name in tied:
+                        pass   # a gate's channels are its input's; an attention kept whole is fixed below
                     elif not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
                         unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
                     if any(within(name, i) for i in self.ignored):

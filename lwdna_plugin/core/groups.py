@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from .attributes import kept_attention_types
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, Segment, dim_layout, share_latents, within
 from .coupling import ChannelGraphBuilder
 from .errors import UnsupportedModelError
@@ -72,7 +73,8 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
             with torch.enable_grad():
                 dg = TracedDependencyGraph(lambda axes: _concat_sizes(trace, axes),
                                            lambda: trace.records).build_dependency(
-                    model, example_inputs, forward_fn=traced_forward, verbose=False, gates=CHANNEL_GATES)
+                    model, example_inputs, forward_fn=traced_forward, verbose=False,
+                    gates=tuple(CHANNEL_GATES) + kept_attention_types(model))
         except UnsupportedModelError:
             raise
         except Exception as e:

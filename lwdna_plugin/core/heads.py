@@ -7,7 +7,8 @@ made them, wherever permutes moved the dims. Inside a region:
 
 - permutes, transposes and views that only move or regroup other dims move the factors;
 - ``unbind`` / ``select`` on a factor's dim pins it (q, k, v are the pieces 0, 1, 2);
-- element-wise ops and a softmax over the tokens keep the factors;
+- element-wise ops, reductions over other dims (``F.normalize`` over the tokens) and a softmax
+  over the tokens or within each head (channel attention's over head_dim) keep the factors;
 - ``a @ b`` and ``scaled_dot_product_attention`` keep the factors of their batch dims (the
   heads), contract the factor of the dims they multiply (head_dim of q and k) and keep v's;
 - a view merging the factors back into one dim, in their order (``x.transpose(1, 2).reshape(B,
@@ -37,7 +38,8 @@ Factor = Tuple[int, int, int]   # (id, size, tensor dim holding it)
 _RESHAPES = RESHAPES + ('ExpandBackward0',)
 _ELEMENTWISE = ('AddBackward0', 'SubBackward0', 'MulBackward0', 'DivBackward0', 'CloneBackward0', 'ToCopyBackward0',
                 'NativeDropoutBackward0', 'MaskedFillBackward0', 'SigmoidBackward0', 'WhereBackward0',
-                'AliasBackward0')
+                'AliasBackward0', 'ClampMinBackward0', 'ClampBackward1', 'ExpBackward0')
+_REDUCTIONS = ('LinalgVectorNormBackward0', 'NormBackward1', 'MeanBackward1', 'SumBackward1', 'AmaxBackward0')
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class _Ids:
     of k and v from another, multiplied head by head)."""
 
     def __init__(self) -> None:
-        self.count, self.parent = 0, {}
+        self.count, self.parent, self.heads = 0, {}, set()
 
     def new(self, n: int) -> List[int]:
         self.count += n
@@ -111,6 +113,10 @@ class _Ids:
         a, b = self.find(a), self.find(b)
         if a != b:
             self.parent[max(a, b)] = min(a, b)
+
+    def is_head(self, i: int) -> bool:
+        """True for a factor some product kept as a batch dim (the heads)."""
+        return self.find(i) in {self.find(h) for h in self.heads}
 
 
 def pairs(a: Layout, b: Layout, pin: Optional[Tuple[int, Sequence[int]]] = None,
@@ -180,6 +186,7 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
     excluded = set(exclude)
     ids = _Ids()
     bias_params: Dict[Any, Tuple[int, int]] = {}
+    direct: Dict[Any, Tuple[Any, Layout]] = {}   # op -> (AccumulateGrad, layout) of a per-head parameter it reads
 
     for fn, rec in records.items():
         if fn in excluded:
@@ -199,12 +206,16 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
             bias = _bias_operand(fn, rec, _arguments(fn, rec, edges, tensors), inside, records, params or {},
                                  lambda f: through_clones(f, records) in tensors)
         if bias is not None:   # q·kᵀ plus a bias per head, read from a table with a head axis
-            param, axis_, chain = bias
+            param, axis_, chain, leaf = bias
             for f, layout in chain:
                 regions.of[f] = rid
                 tensors[f], nodes[f], paths[f] = layout, layout, []
             bias_params[param] = (axis_, rid)
-            step = _step(fn, rec, _arguments(fn, rec, edges, tensors), ids)
+            if chain:
+                step = _step(fn, rec, _arguments(fn, rec, edges, tensors), ids)
+            else:   # the parameter itself, (heads, 1, 1): a learnt scale per head
+                layout = next(x for x in _arguments(fn, rec, edges, tensors) if x is not None)
+                step, direct[fn] = ('same', layout, layout, None), leaf
         if step is None:
             regions.bad.add(rid)
             continue
@@ -234,6 +245,9 @@ def find_attention(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]],
                 if chain else [(op, target, nodes[op], nodes[fn], unbind or select)]
             for src, dst, a, b, pin in links:
                 edges.setdefault((src, dst), (a, b, []))[2].append(pairs(a, b, pin, ids))
+        if fn in direct:
+            leaf, layout = direct[fn]
+            edges.setdefault((leaf, fn), (layout, nodes[fn], []))[2].append(pairs(layout, nodes[fn], None, ids))
         if fn in ends:
             found.ends[fn] = ends[fn]
     for edge, (a, b, rows) in edges.items():
@@ -270,9 +284,10 @@ def _arguments(fn: Any, rec: OpRecord, edges, tensors: Dict[Any, Any]) -> List[O
 
 def _bias_operand(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], inside: List[Any],
                   records: Dict[Any, OpRecord], params: Dict[Any, Any], in_region: Callable[[Any], bool]):
-    """:func:`_head_bias` of the operand added to q·kᵀ: the other operand of a sum with one region
-    tensor, or the mask of ``scaled_dot_product_attention`` (aligned with q·kᵀ, whose heads are q's)."""
-    if fn.name() in ('AddBackward0', 'SubBackward0') and len(inside) == 1:
+    """:func:`_head_bias` of the operand added to (or scaling) q·kᵀ: the other operand of a sum or
+    product with one region tensor, or the mask of ``scaled_dot_product_attention`` (aligned with
+    q·kᵀ, whose heads are q's)."""
+    if fn.name() in ('AddBackward0', 'SubBackward0', 'MulBackward0', 'DivBackward0') and len(inside) == 1:
         node = next((f for f, _ in fn.next_functions if f is not None and not in_region(f)), None)
         return _head_bias(node, len(rec.out_shape), next(x for x in inputs if x is not None), records, params)
     if rec.func == 'scaled_dot_product_attention' and len(inputs) == 4 and inputs[0] is not None and \
@@ -284,11 +299,11 @@ def _bias_operand(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], inside
 
 
 def _head_bias(node: Any, out_ndim: int, layout: Layout, records: Dict[Any, OpRecord], params: Dict[Any, Any]):
-    """(parameter, its head axis, [(op, layout)] of the ops computing a bias from it) where the
-    bias (its last op ``node``, added to a region tensor of ``out_ndim`` dims and ``layout``) is
-    computed from one parameter alone (an index into a relative position bias table, views,
-    permutes) and carries one of the region's factors (the heads) where the region tensor has it;
-    None otherwise."""
+    """(parameter, its head axis, [(op, layout)] of the ops computing a bias from it, (its
+    AccumulateGrad node, layout)) where the bias (its last op ``node``, added to or multiplied with
+    a region tensor of ``out_ndim`` dims and ``layout``) is one parameter or computed from one
+    alone (an index into a relative position bias table, views, permutes) and carries one of the
+    region's factors (the heads) where the region tensor has it; None otherwise."""
     chain: List[Any] = []
     while node is not None and 'AccumulateGrad' not in node.name():
         ins = [f for f, _ in node.next_functions if f is not None]
@@ -297,7 +312,7 @@ def _head_bias(node: Any, out_ndim: int, layout: Layout, records: Dict[Any, OpRe
         chain.insert(0, node)
         node = ins[0]
     param = params.get(node) if node is not None else None
-    if param is None or not chain:
+    if param is None:
         return None
     for fid, size, pos in layout.factors:
         for start in (d for d in range(param.dim()) if param.shape[d] == size and size > 1):
@@ -307,7 +322,7 @@ def _head_bias(node: Any, out_ndim: int, layout: Layout, records: Dict[Any, OpRe
                 ndim = len(records[f].out_shape)
                 layouts.append((f, Layout(((fid, size, a),), ndim)) if a is not None else None)
             if a is not None and a + out_ndim - ndim == pos:
-                return param, start, layouts
+                return param, start, layouts, (node, Layout(((fid, size, start),), param.dim()))
     return None
 
 
@@ -386,8 +401,20 @@ def _step(fn: Any, rec: OpRecord, inputs: List[Optional[Layout]], ids: _Ids):
             moved = layout.moved(where, len(out))
             return 'same', moved, moved, None
         return _merge(layout, before, out)
-    if name in ('SoftmaxBackward0', 'LogSoftmaxBackward0'):
-        return None if axis(fn._saved_dim, len(out)) in pos else ('same', layout, layout, None)
+    if name in ('SoftmaxBackward0', 'LogSoftmaxBackward0'):   # over the tokens, or within each head
+        d = axis(fn._saved_dim, len(out))
+        return None if d in pos and ids.is_head(layout.factors[pos[d]][0]) else ('same', layout, layout, None)
+    if name in _REDUCTIONS:   # over dims that are not factors (F.normalize over the tokens)
+        dims = getattr(fn, '_saved_dim', None)
+        dims = sorted({axis(d, len(before)) for d in (dims if isinstance(dims, (tuple, list)) else [dims])}
+                      if dims is not None else range(len(before)), reverse=True)
+        if any(d in pos for d in dims):
+            return None
+        kept = layout
+        if not getattr(fn, '_saved_keepdim', False):
+            for d in dims:
+                kept = kept.without(d)
+        return 'same', kept, kept, None
     if name in _ELEMENTWISE and len(out) == layout.ndim and \
             sum(not _broadcasts(shape, out, pos) for shape in rec.in_shapes) <= sum(x is not None for x in inputs):
         return 'same', layout, layout, None
@@ -450,6 +477,7 @@ def _product(a: Optional[Layout], b: Optional[Layout], a_shape, b_shape, ndim: i
                 ids.unify(placed[where][0], i)   # one factor of both (the heads of q and of k)
                 continue
             placed[where] = (i, s)
+    ids.heads.update(i for where, (i, _) in placed.items() if where < ndim - 2)
     contracted = {fa[na - 1][0], fb[nb - 2][0]} if na - 1 in fa else set()
     return Layout(tuple((i, s, p) for p, (i, s) in sorted(placed.items())), ndim), contracted
 
@@ -469,6 +497,7 @@ def _attention(qkv: List[Optional[Layout]], ndim: int, ids: _Ids, mask: Sequence
             return None
         for (i, _, _), (j, _, _) in zip(batch, theirs):
             ids.unify(i, j)
+    ids.heads.update(i for i, _, _ in batch)
     if any(f[2] == ndim - 2 for f in q.factors + k.factors + v.factors):
         return None
     if mask and mask[0] is None and not _broadcasts(mask_shape[0], [0] * ndim, {p: 0 for _, _, p in batch}):

@@ -126,8 +126,9 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.token_mixing: Dict[Any, str] = {}        # Linear over the tokens: its output op -> module name
 
     def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
-        """torch-pruning's ``build_dependency``; ``gates`` are traced as single channel-preserving
-        nodes (their insides are not followed)."""
+        """torch-pruning's ``build_dependency``; modules of the types in ``gates`` (channel gates,
+        attentions kept whole) are traced as single channel-preserving nodes (their insides are not
+        followed)."""
         present = {type(m) for m in model.modules() if isinstance(m, tuple(gates))}
         return super().build_dependency(model, *args, customized_pruners={t: _ChannelPreserving() for t in present},
                                         **kwargs)
@@ -139,8 +140,10 @@ class TracedDependencyGraph(tp.DependencyGraph):
         shuffled = {fn for s in self.shuffles for fn in s.fns}
         self.split_attention = find_split_attention(records, shuffled)
         params = {node.grad_fn: node.module for node in module2node.values() if isinstance(node.module, torch.nn.Parameter)}
+        opaque = [n for n, m in self.model.named_modules() if type(m) in self.CUSTOMIZED_PRUNERS]
+        inside = {fn for fn, rec in records.items() if any(rec.module == n or rec.module.startswith(n + '.') for n in opaque)}
         self.attention = find_attention(records, channel_axes(records), params,
-                                        shuffled | set(self.split_attention.channels))
+                                        shuffled | set(self.split_attention.channels) | inside)
         self.axes = channel_axes(records, self.attention.ends)
         self.param_axes = {**parameter_axes(records, self.axes, params), **self.attention.param_axes}
         self.cat_sizes = sizes = self._read_cat_sizes(self.axes)

@@ -107,6 +107,10 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
         return a if getattr(fn, '_saved_keepdim', False) else a - sum(d < a for d in dims)
     if name in ('MeanBackward0', 'SumBackward0'):
         return None
+    if name == 'RepeatBackward0':   # tiled along other dims (a batch of one position encoding)
+        repeats = [int(r) for r in fn._saved_repeats]
+        b = a + len(repeats) - ndim
+        return b if repeats[b] == 1 else None
     if ndim > len(out):   # not element-wise (an op the rules above do not know)
         return None
     shifted = a + len(out) - ndim   # element-wise: inputs broadcast right-aligned

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from .batches import CALL_ERRORS
 from .channel_graph import ChannelGraph, within
 from .errors import SearchDivergedError, UnsupportedModelError
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, SEPARABLE_GATES, norm_channels
-from .tracing import ForwardFn, default_forward
+from .tracing import ForwardFn, default_forward, recompute_held_tensors
 
 PROBE_TOLERANCE = 1e-6   # float64: exact pruning stays below 1e-9 (tests); the silent cases were 3e-4 and more
 
@@ -141,13 +141,27 @@ def over_kept_channels(reference: nn.Module, pruned: nn.Module, graph: ChannelGr
 
 
 def _probe_outputs(forward_fn: ForwardFn, model: nn.Module, inputs: Any, pruned: nn.Module) -> List[torch.Tensor]:
-    """The tensors ``model`` returns in float64 eval mode; a failure is the pruned network's."""
+    """The tensors ``model`` returns in float64 eval mode; a failure is the pruned network's.
+    Tensors the forward creates are float64 too, and a layer given one it made float32 (a position
+    encoding built with ``.float()``) gets it in its own dtype: the same values in both models."""
+    def as_weight(module: nn.Module, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        return tuple(a.to(module.weight.dtype) if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+    default = torch.get_default_dtype()
+    hooks = [m.register_forward_pre_hook(as_weight) for m in model.modules()
+             if isinstance(getattr(m, 'weight', None), nn.Parameter)]
     try:
-        out = forward_fn(model.double().eval(), inputs)
+        torch.set_default_dtype(torch.float64)
+        model.double().eval()
+        recompute_held_tensors(model)
+        out = forward_fn(model, inputs)
     except CALL_ERRORS as e:
         raise UnsupportedModelError(
             f'the pruned {type(pruned).__name__} does not run ({type(e).__name__}: {e}); its forward pass '
             'reads channel counts that the plugin cannot update') from e
+    finally:
+        torch.set_default_dtype(default)
+        for hook in hooks:
+            hook.remove()
     return [t for t in tree_flatten(out)[0] if torch.is_tensor(t)]
 
 

@@ -154,6 +154,9 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             refuse('a roll of the channels')   # a roll of the tokens (Swin's shifted windows) keeps them
     elif name == 'IndexBackward0':
         refuse('an index (gather) of channels')
+    elif name == 'RepeatBackward0':
+        if not known or axes.get(fn) is None:
+            refuse('a repeat of the channels')   # tiling other dims keeps them (:func:`.layouts.axis_of`)
     elif name == 'Im2ColBackward0' and known == [1] and axes.get(fn) == 1:
         pass   # nn.Unfold of (N, C, H, W): k·k copies of every channel (mapped by ``set_merge_maps``)
     else:
