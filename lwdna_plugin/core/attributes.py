@@ -151,11 +151,12 @@ def sync_head_attributes(graph: ChannelGraph, model: nn.Module, heads_of: Mappin
 
 def heads_from_stream_width(model: nn.Module) -> Dict[str, str]:
     """Attention modules whose forward computes the channels per head from the width of the tensor
-    it gets (``C // self.num_heads``: Twins, XCiT, mmpretrain's Swin): name -> class name. Their
-    heads and the stream they read can only change width together, which per-channel units cannot
-    express: both are kept."""
+    it gets (``C // self.num_heads``: Twins, XCiT, mmpretrain's Swin) or, having split the channels
+    into ``self.num_heads`` heads, merges them back to that width (``reshape(B, N, C)``: BEiT):
+    name -> class name. Their heads and the stream they read can only change width together,
+    which per-channel units cannot express: both are kept."""
     return {name: type(m).__name__ for name, m in model.named_modules()
-            if isinstance(getattr(m, 'num_heads', None), int) and _divides_by_num_heads(type(m))}
+            if isinstance(getattr(m, 'num_heads', None), int) and _heads_sized_by_input(type(m))}
 
 
 def kept_attention_types(model: nn.Module) -> Tuple[type, ...]:
@@ -166,9 +167,11 @@ def kept_attention_types(model: nn.Module) -> Tuple[type, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _divides_by_num_heads(cls: type) -> bool:
+def _heads_sized_by_input(cls: type) -> bool:
     try:
         source = inspect.getsource(cls.forward)
     except (OSError, TypeError):
         return False
-    return re.search(r'//\s*self\.num_heads\b', source) is not None
+    splits_heads = re.search(r'\.(reshape|view)\([^()]*self\.num_heads', source) is not None
+    return re.search(r'//\s*self\.num_heads\b', source) is not None or \
+        (splits_heads and re.search(r'\.(reshape|view)\(\w+, \w+, C\)', source) is not None)
