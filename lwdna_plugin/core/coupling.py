@@ -66,7 +66,8 @@ class ChannelGraphBuilder:
         self.names = {m: n for n, m in model.named_modules()}
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
-        self.opaque_names = self.gate_names + list(heads_from_stream_width(model))   # traced as one node
+        self.tied = heads_from_stream_width(model)   # attentions kept whole
+        self.opaque_names = self.gate_names + list(self.tied)   # traced as one node
         self.split_nodes = [(node, split_pieces(node.grad_fn)) for node in dg.module2node.values()
                             if split_pieces(node.grad_fn) is not None]   # channel splits: (node, (offset, size)s)
         for name in self.ignored:
@@ -187,7 +188,7 @@ class ChannelGraphBuilder:
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
         ignored: Dict[int, str] = {}
-        tied = heads_from_stream_width(self.model)
+        tied = self.tied
         for gid, group in enumerate(self.all_groups()):
             root = group[0].dep.target
             for it in group:

@@ -21,6 +21,7 @@ from torch_pruning._helpers import _HybridIndex
 
 import numpy as np
 
+from .channel_graph import within
 from .errors import UnsupportedModelError
 from .heads import Attention, find_attention
 from .layouts import UNFOLDS, axis, channel_axes, merged_channels, parameter_axes, through_clones, token_mixing
@@ -141,7 +142,7 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.split_attention = find_split_attention(records, shuffled)
         params = {node.grad_fn: node.module for node in module2node.values() if isinstance(node.module, torch.nn.Parameter)}
         opaque = [n for n, m in self.model.named_modules() if type(m) in self.CUSTOMIZED_PRUNERS]
-        inside = {fn for fn, rec in records.items() if any(rec.module == n or rec.module.startswith(n + '.') for n in opaque)}
+        inside = {fn for fn, rec in records.items() if any(within(rec.module, n) for n in opaque)}
         self.attention = find_attention(records, channel_axes(records), params,
                                         shuffled | set(self.split_attention.channels) | inside)
         self.axes = channel_axes(records, self.attention.ends)
