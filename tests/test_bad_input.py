@@ -96,11 +96,15 @@ class Net(nn.Module):
     (ChannelsToRowsNorm(32), False, 'shortcut', 'permute'),
     (CustomOp(), False, 'shortcut', 'not modelled'),
 ])
-def test_channel_moving_ops_are_refused_naming_the_module(middle, down, module, what, digit_batches):
+@pytest.mark.parametrize('keep', [False, True])
+def test_channel_moving_ops_are_refused_naming_the_module(middle, down, module, what, keep, digit_batches):
+    """Refused naming op and module; or, with the shape-preserving shortcut kept whole (the
+    default), refused because every channel of this net passes through it, still naming both."""
     model = Net(middle, down)
     with pytest.raises(UnsupportedModelError) as err:
-        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9))
+        shrink(model, digit_batches, F.cross_entropy, LWDNAConfig(flops_target=0.9, keep_unmodelled_blocks=keep))
     assert f"'{module}" in str(err.value) and what in str(err.value)
+    assert ('kept whole' in str(err.value)) == (keep and module == 'shortcut' and not down)
 
 
 def test_supported_variant_of_the_same_net_shrinks(digit_batches):
@@ -479,7 +483,7 @@ def test_a_zoo_gate_refused_without_its_adapter_names_the_import(digit_batches):
             'from lwdna_plugin.data import digit_batches\n'
             'try:\n'
             "    shrink(timm.create_model('ecaresnet26t', num_classes=10), digit_batches(32, 4, 2), F.cross_entropy,\n"
-            '           LWDNAConfig(flops_target=0.9, embedding_dim=2))\n'
+            '           LWDNAConfig(flops_target=0.9, embedding_dim=2, keep_unmodelled_blocks=False))\n'
             'except UnsupportedModelError as e:\n'
             '    print(e)\n')
     import subprocess

@@ -159,13 +159,6 @@ def heads_from_stream_width(model: nn.Module) -> Dict[str, str]:
             if isinstance(getattr(m, 'num_heads', None), int) and _heads_sized_by_input(type(m))}
 
 
-def kept_attention_types(model: nn.Module) -> Tuple[type, ...]:
-    """The classes of :func:`heads_from_stream_width`'s modules: traced as one channel-preserving node
-    each (the stream they read and write is kept, so nothing inside them changes width)."""
-    modules = dict(model.named_modules())
-    return tuple({type(modules[name]) for name in heads_from_stream_width(model)})
-
-
 @functools.lru_cache(maxsize=None)
 def _heads_sized_by_input(cls: type) -> bool:
     try:

@@ -91,6 +91,7 @@ class ChannelGraph:
     convs_by_position: frozenset = frozenset()   # group convs that keep their groups, pruned by position
     weights_computed: frozenset = frozenset()    # layers whose weight the forward computes (standardises)
     token_mixing: frozenset = frozenset()        # Linear layers over the tokens (channel-preserving)
+    kept_whole: Dict[str, str] = field(default_factory=dict)   # module kept whole (kept_whole.py) -> why
     heads: Dict[str, Tuple[Tuple[int, int], ...]] = field(default_factory=dict)   # attention module ->
     #                                                 (group whose units are its heads, channels per head)
 

@@ -38,7 +38,11 @@ class LWDNAConfig:
     keeps every group that a LayerNorm / GroupNorm normalises over its channels at its width (a
     transformer's embedding width, ConvNeXt's stage widths): such a norm's statistics change with
     the channels it keeps, so only with them fixed is the result exact (heads, MLP widths and
-    every other group are still searched).
+    every other group are still searched). ``keep_unmodelled_blocks`` (default True): where an op
+    the grouping cannot follow runs inside a block that maps one tensor to one of the same shape
+    (RepMLP's partition perceptron, a rotary embedding), that block is kept whole — not widened or
+    pruned, with the channels it reads and writes — and the rest of the network is searched; the
+    shrink warns naming it. False refuses such a model instead, naming the op and module.
 
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
@@ -69,6 +73,7 @@ class LWDNAConfig:
     ignored_layers: Sequence[str] = field(default_factory=tuple)
     unpruned_layers: Sequence[str] = field(default_factory=tuple)
     keep_normalized_widths: bool = False
+    keep_unmodelled_blocks: bool = True
     grouping_timeout_s: float = 120.0
     channels_per_latent: int = 1
     criterion: str = 'gradient'
@@ -135,8 +140,9 @@ class LWDNAConfig:
                                   f'got {self.latency_device!r}') from None
         if not isinstance(self.latency_cache, bool):
             raise ConfigError(f'latency_cache must be true or false, got {self.latency_cache!r}')
-        if not isinstance(self.keep_normalized_widths, bool):
-            raise ConfigError(f'keep_normalized_widths must be true or false, got {self.keep_normalized_widths!r}')
+        for name in ('keep_normalized_widths', 'keep_unmodelled_blocks'):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f'{name} must be true or false, got {getattr(self, name)!r}')
         for name in ('ignored_layers', 'unpruned_layers'):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -14,7 +14,6 @@ from scipy.sparse.csgraph import connected_components
 from torch_pruning._helpers import _HybridIndex
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 
-from .attributes import heads_from_stream_width
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, dim_layout, within
 from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
@@ -56,7 +55,7 @@ def _tied_across_groups(units: np.ndarray, groups: int) -> bool:
 class ChannelGraphBuilder:
     """Builds the :class:`ChannelGraph` of a traced model."""
 
-    def __init__(self, model, dg, trace, outputs, ignored_layers):
+    def __init__(self, model, dg, trace, outputs, ignored_layers, kept: Dict[type, str]):
         self.model = model
         self.dg = dg
         self.records: Dict[Any, OpRecord] = trace.records
@@ -64,10 +63,11 @@ class ChannelGraphBuilder:
         self.outputs = outputs
         self.ignored = tuple(ignored_layers)
         self.names = {m: n for n, m in model.named_modules()}
+        self.modules_by_name = dict(model.named_modules())
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
-        self.tied = heads_from_stream_width(model)   # attentions kept whole
-        self.opaque_names = self.gate_names + list(self.tied)   # traced as one node
+        self.kept = {n: kept[type(m)] for m, n in self.names.items() if type(m) in kept}   # kept_whole.py: -> why
+        self.opaque_names = self.gate_names + list(self.kept)   # traced as one node
         self.split_nodes = [(node, split_pieces(node.grad_fn)) for node in dg.module2node.values()
                             if split_pieces(node.grad_fn) is not None]   # channel splits: (node, (offset, size)s)
         for name in self.ignored:
@@ -100,6 +100,11 @@ class ChannelGraphBuilder:
                 return (f"; likely cause: the model splits its channels into pieces ({rec.func!r} in "
                         f"'{rec.module or 'the top-level forward'}') in a way the grouping cannot follow")
         return ''
+
+    def owner_name(self, node) -> Optional[str]:
+        """The module whose forward ran the op of graph node ``node``, where the trace tells."""
+        rec = self.records.get(node.grad_fn)
+        return (rec.module if rec is not None else '') or self.owners.get(node.grad_fn, ('', None))[0] or None
 
     def where(self, node) -> str:
         rec = self.records.get(node.grad_fn)
@@ -188,7 +193,6 @@ class ChannelGraphBuilder:
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
         ignored: Dict[int, str] = {}
-        tied = self.tied
         for gid, group in enumerate(self.all_groups()):
             root = group[0].dep.target
             for it in group:
@@ -199,15 +203,15 @@ class ChannelGraphBuilder:
                 mod = node.module
                 if isinstance(mod, nn.Module) and mod in self.names:
                     name = self.names[mod]
-                    if isinstance(mod, tuple(CHANNEL_GATES)) or name in tied:
-                        pass   # a gate's channels are its input's; an attention kept whole is fixed below
+                    if isinstance(mod, tuple(CHANNEL_GATES)) or name in self.kept:
+                        pass   # a gate's channels are its input's; a module kept whole is fixed below
                     elif not isinstance(mod, RESIZABLE_TYPES) or isinstance(mod, nn.modules.conv._ConvTransposeNd):
                         unsupported.setdefault(gid, f'{type(mod).__name__} {name!r} cannot be resized')
                     if any(within(name, i) for i in self.ignored):
                         ignored.setdefault(gid, f'ignored layer {name!r}')
-                    for owner in (o for o in tied if within(name, o)):
-                        ignored.setdefault(gid, f'heads and input width kept: {owner!r} ({tied[owner]}) computes '
-                                                'its channels per head from its input width (C // num_heads)')
+                    for owner in (o for o in self.kept if within(name, o)):
+                        kind = type(self.modules_by_name[owner]).__name__
+                        ignored.setdefault(gid, f'{owner!r} ({kind}) {self.kept[owner]}')
 
         extents: Dict[Any, int] = {}
         for node, kind, idxs, root, ridx, gid in items:
@@ -261,6 +265,7 @@ class ChannelGraphBuilder:
         graph.convs_by_position = frozenset(by_position)
         graph.weights_computed = frozenset(self.weights_computed())
         graph.token_mixing = frozenset(self.dg.token_mixing.values())
+        graph.kept_whole = dict(self.kept)
         return graph
 
     def components(self, a: np.ndarray, b: np.ndarray) -> Tuple[int, np.ndarray]:
@@ -359,7 +364,8 @@ class ChannelGraphBuilder:
             if node.grad_fn.name() != 'SplitBackward0' or len(sizes) < 2:
                 continue
             if len(set(sizes)) != 1:
-                raise UnsupportedModelError(f'a channel split into unequal pieces {sizes} in {self.where(node)}')
+                raise UnsupportedModelError(f'a channel split into unequal pieces {sizes} in {self.where(node)}',
+                                            self.owner_name(node))
             dim = self.dims.get((self.key_of(node), 'out'))
             if dim is None:
                 continue
@@ -459,7 +465,8 @@ class ChannelGraphBuilder:
                 layout = dim_layout(graph, Dim(dim.key, 'out', size, offset))
             except UnsupportedModelError:
                 raise UnsupportedModelError(f"a channel split or slice in '{owner or 'the top-level forward'}' "
-                                            'cuts through a group of coupled channels; it cannot be resized') from None
+                                            'cuts through a group of coupled channels; it cannot be resized',
+                                            owner or None) from None
             pieces.append(tuple((g, per_unit * count) for g, per_unit, count in layout))
             offset += size
         return ChannelSplit(owner, equal, tuple(pieces), concat)
@@ -608,6 +615,6 @@ class ChannelGraphBuilder:
                 if len(groups) == 1 and groups[0] >= 0 and graph.groups[groups[0]].fixed:
                     continue   # heads kept as they are
                 raise UnsupportedModelError(f"cannot tell the heads of the attention in '{owner}' apart: "
-                                            'they are coupled with other channels')
+                                            'they are coupled with other channels', owner)
             found.setdefault(owner, []).append((int(groups[0]), per_head))
         return {name: tuple(regions) for name, regions in found.items()}

@@ -1,4 +1,5 @@
 """Exceptions raised by the LW-DNA engine; each message names what is wrong."""
+from typing import Optional
 
 
 class LWDNAError(Exception):
@@ -15,7 +16,12 @@ class SearchDivergedError(ConfigError):
 
 
 class UnsupportedModelError(LWDNAError):
-    """The model contains an op or layer whose channel behaviour we do not model."""
+    """The model contains an op or layer whose channel behaviour we do not model; ``module``:
+    the module whose forward runs that op, where known."""
+
+    def __init__(self, message: str, module: Optional[str] = None):
+        super().__init__(message)
+        self.module = module
 
 
 class InfeasibleTargetError(LWDNAError):

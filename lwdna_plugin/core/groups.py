@@ -18,16 +18,16 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from .attributes import kept_attention_types
 from .channel_graph import ChannelGraph, ChannelGroup, ChannelSplit, Dim, Segment, dim_layout, share_latents, within
 from .coupling import ChannelGraphBuilder
 from .errors import UnsupportedModelError
+from .kept_whole import Kept, heads_kept, keep_around
 from .index_maps import (TracedDependencyGraph, fix_concat_split_maps, set_attention_maps, set_merge_maps,
                          set_shuffle_maps, set_split_attention_maps)
 from .layer_types import (CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES,
@@ -40,26 +40,36 @@ __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit'
 
 
 def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optional[ForwardFn] = None,
-                        ignored_layers: Sequence[str] = (), timeout_s: float = 120.0) -> ChannelGraph:
+                        ignored_layers: Sequence[str] = (), timeout_s: float = 120.0,
+                        keep_unmodelled: bool = True) -> ChannelGraph:
     """Trace ``model`` once and return its channel groups.
 
     Raises :class:`UnsupportedModelError` naming the module for ops that move channels in
     a way we do not model (channel padding, shuffle, permute/transpose, slicing, unknown
-    custom ops) and when grouping exceeds ``timeout_s``. The model's train/eval state is kept.
+    custom ops) and when grouping exceeds ``timeout_s`` — unless ``keep_unmodelled`` and the op
+    runs inside a block kept whole instead (:mod:`.kept_whole`). The model's train/eval state is kept.
     """
     forward_fn = forward_fn or default_forward
     was_training = {m: m.training for m in model.modules()}
+    kept = heads_kept(model)
     try:
         with _time_limit(timeout_s, model):
-            dg, trace, outputs = _build_dependency_graph(model, example_inputs, forward_fn)
-            graph = ChannelGraphBuilder(model, dg, trace, outputs, ignored_layers).build()
+            while True:   # each refusal inside a block keeps that block whole (kept_whole.py), once
+                try:
+                    dg, trace, outputs = _build_dependency_graph(model, example_inputs, forward_fn, kept)
+                    graph = ChannelGraphBuilder(model, dg, trace, outputs, ignored_layers, kept).build()
+                    break
+                except UnsupportedModelError as error:
+                    if not keep_unmodelled:
+                        raise
+                    kept = keep_around(error, model, example_inputs, forward_fn, kept)
     finally:
         for m, mode in was_training.items():
             m.training = mode
     return graph
 
 
-def _build_dependency_graph(model, example_inputs, forward_fn):
+def _build_dependency_graph(model, example_inputs, forward_fn, kept: Kept):
     outputs: List[torch.Tensor] = []
     # torch-pruning calls ``eval()`` (PoolFormer refreezes its stem, mmpretrain's attentions compute
     # their bias tensors): the parameters are made traceable again right before the forward pass
@@ -72,17 +82,18 @@ def _build_dependency_graph(model, example_inputs, forward_fn):
         try:
             with torch.enable_grad():
                 dg = TracedDependencyGraph(lambda axes: _concat_sizes(trace, axes),
-                                           lambda: trace.records).build_dependency(
+                                           lambda: trace.records, lambda: trace.owners).build_dependency(
                     model, example_inputs, forward_fn=traced_forward, verbose=False,
-                    gates=tuple(CHANNEL_GATES) + kept_attention_types(model))
+                    gates=tuple(CHANNEL_GATES), kept=tuple(kept))
         except UnsupportedModelError:
             raise
         except Exception as e:
             if not outputs:   # the forward pass itself failed: the caller's error, as it is
                 raise
+            where, owner = _where(e, trace)
             raise UnsupportedModelError(
-                f'torch-pruning cannot follow the channels{_where(e, trace)} ({type(e).__name__}: {e}); '
-                'reshapes across channels (a channel shuffle) and channel slices are not supported') from e
+                f'torch-pruning cannot follow the channels{where} ({type(e).__name__}: {e}); '
+                'reshapes across channels (a channel shuffle) and channel slices are not supported', owner) from e
     fix_concat_split_maps(dg)
     set_shuffle_maps(dg)
     set_split_attention_maps(dg)
@@ -108,19 +119,20 @@ def _concat_sizes(trace, axes: Dict[Any, Optional[int]]) -> Dict[Any, List[int]]
     return sizes
 
 
-def _where(error: BaseException, trace) -> str:
-    """' at <op> in <module>' for the graph node torch-pruning was mapping when it failed."""
+def _where(error: BaseException, trace) -> Tuple[str, Optional[str]]:
+    """(' at <op> in <module>', the module's name) for the graph node torch-pruning was mapping
+    when it failed."""
     tb, node = error.__traceback__, None
     while tb is not None:
         candidate = tb.tb_frame.f_locals.get('node')
         node = candidate if hasattr(candidate, 'grad_fn') else node
         tb = tb.tb_next
     if node is None:
-        return ''
+        return '', None
     record = trace.records.get(node.grad_fn)
     owner = trace.owners.get(node.grad_fn, (record.module if record else '', None))[0]
     op = record.func if record else type(node.grad_fn).__name__.removesuffix('Backward0')
-    return f' at {op!r} in {owner or "the top-level forward"!r}'
+    return f' at {op!r} in {owner or "the top-level forward"!r}', owner or None
 
 
 @contextmanager

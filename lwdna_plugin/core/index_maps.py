@@ -13,7 +13,7 @@ position it occupies.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 import torch_pruning as tp
@@ -24,6 +24,7 @@ import numpy as np
 from .channel_graph import within
 from .errors import UnsupportedModelError
 from .heads import Attention, find_attention
+from .kept_whole import cut_insides
 from .layouts import UNFOLDS, axis, channel_axes, merged_channels, parameter_axes, through_clones, token_mixing
 from .reshapes import VIEW_NODES, drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
@@ -113,10 +114,12 @@ class TracedDependencyGraph(tp.DependencyGraph):
     them; our maps replace its concat / split maps afterwards (:func:`fix_concat_split_maps`)."""
 
     def __init__(self, cat_sizes: Callable[[Dict[Any, Optional[int]]], Dict[Any, List[int]]],
-                 records: Callable[[], Dict[Any, Any]] = dict):
+                 records: Callable[[], Dict[Any, Any]] = dict, owners: Callable[[], Dict[Any, Any]] = dict):
         super().__init__()
         self._read_cat_sizes = cat_sizes
         self._read_records = records
+        self._read_owners = owners
+        self.kept_types: Set[type] = set()
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
         self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
         self.split_attention = SplitAttention()       # split-attention regions, once traced
@@ -126,16 +129,18 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.channel_merges: Dict[Any, Tuple[int, int, bool]] = {}   # M positions folded into C channels
         self.token_mixing: Dict[Any, str] = {}        # Linear over the tokens: its output op -> module name
 
-    def build_dependency(self, model, *args, gates: Sequence[type] = (), **kwargs):
-        """torch-pruning's ``build_dependency``; modules of the types in ``gates`` (channel gates,
-        attentions kept whole) are traced as single channel-preserving nodes (their insides are not
-        followed)."""
-        present = {type(m) for m in model.modules() if isinstance(m, tuple(gates))}
+    def build_dependency(self, model, *args, gates: Sequence[type] = (), kept: Sequence[type] = (), **kwargs):
+        """torch-pruning's ``build_dependency``; modules of the types in ``gates`` (channel gates)
+        and ``kept`` (modules kept whole, whose insides are cut out of the graph) are traced as
+        single channel-preserving nodes."""
+        self.kept_types = set(kept)
+        present = {type(m) for m in model.modules() if isinstance(m, tuple(gates) + tuple(kept))}
         return super().build_dependency(model, *args, customized_pruners={t: _ChannelPreserving() for t in present},
                                         **kwargs)
 
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
+        cut_insides(module2node, self.kept_types, self._read_owners(), self.model)
         records = self._read_records()
         self.shuffles = find_channel_shuffles(records)
         shuffled = {fn for s in self.shuffles for fn in s.fns}

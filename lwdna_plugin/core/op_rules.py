@@ -48,7 +48,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         raise UnsupportedModelError(
             f'{what} ({name}) in {where(node)}: LW-DNA cannot widen or prune through an op '
             'that moves channels; use a 1x1-conv shortcut / standard layers, or keep this '
-            f'part of the model out of the graph{_adapter_hint(owners.get(fn, ("", None))[1])}')
+            f'part of the model out of the graph{_adapter_hint(owners.get(fn, ("", None))[1])}',
+            owners.get(fn, ('', None))[0] or None)
 
     def channel_dim(d, ndim):
         if d is None or ndim is None:
@@ -201,7 +202,7 @@ def check_layer_inputs(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[in
                 f"a permute/transpose involving the channel dimension before {type(layer).__name__} "
                 f"'{rec.module}': it reads dim {expected}, the channels are in dim {found}; LW-DNA cannot "
                 'widen or prune through an op that moves channels where the next layer does not read them'
-                f'{_adapter_hint(owners.get(source, ("", None))[1])}')
+                f'{_adapter_hint(owners.get(source, ("", None))[1])}', owners.get(source, ('', None))[0] or None)
 
 
 def _written_shape(fn) -> Optional[Tuple[int, ...]]:

@@ -209,7 +209,8 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     halve: ShuffleNetV2's later stages), which are kept at their width."""
     def group(cfg: LWDNAConfig) -> ChannelGraph:
         return share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
-                                                 cfg.grouping_timeout_s), cfg.channels_per_latent)
+                                                 cfg.grouping_timeout_s, cfg.keep_unmodelled_blocks),
+                             cfg.channels_per_latent)
     graph = group(cfg)
     normalized = normalized_layers(graph) if cfg.keep_normalized_widths else []
     if normalized:
@@ -221,8 +222,20 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
             cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(varying))
             graph = group(cfg)
     if not graph.prunable_groups:
-        raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group')
+        kept = '; '.join(f'{name!r} kept whole: it {why}' for name, why in graph.kept_whole.items())
+        raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group' +
+                                    (f' ({kept})' if kept else ''))
     return graph, cfg
+
+
+def kept_whole_warnings(graph: ChannelGraph) -> List[str]:
+    """One warning per reason a module is kept whole (:mod:`.kept_whole`), naming the modules."""
+    by_reason: Dict[str, List[str]] = {}
+    for name, reason in graph.kept_whole.items():
+        by_reason.setdefault(reason, []).append(name)
+    return [f'{len(names)} module(s) kept whole, not widened or pruned, with the channels they read and write '
+            f'({", ".join(names[:3])}{", ..." if len(names) > 3 else ""}): each {why}'
+            for why, names in by_reason.items()]
 
 
 def normalized_layers(graph: ChannelGraph) -> List[str]:
@@ -416,6 +429,7 @@ def _shrink(model: nn.Module, batches: Iterable, loss_fn: LossFn, cfg: LWDNAConf
     warnings: List[str] = [f'kept at their width, their channel shuffles coupling the channels differently at the '
                            f'widened width: the groups of {", ".join(cfg.ignored_layers[len(asked):])}'
                            ] if len(cfg.ignored_layers) > len(asked) else []
+    warnings += kept_whole_warnings(base_graph)
     base_cost = CostModel(base_graph)
     full = base_cost.full_units()
     base_flops, base_params = base_cost.flops(full), base_cost.params(full)
