@@ -208,8 +208,10 @@ try:
                     forward_fn=forward_fn)
     c = result.channel_config
     mixing = c['probe_channel_mixing']
+    kept = sorted({type(m).__name__ for n, m in result.model.named_modules() if n in result.widened_graph.kept_whole})
     out = {'outcome': 'structurally valid' if mixing else 'exact', 'probe': c['probe_relative_error'],
-           'why': (', '.join(mixing) + ' over the kept channels') if mixing else '',
+           'why': '; '.join(([f'kept whole: {", ".join(kept)}'] if kept else []) +
+                            ([', '.join(mixing) + ' over the kept channels'] if mixing else [])),
            'flops': c['flops']['lwdna'] / c['flops']['baseline'], 'params': c['params']['lwdna'] / c['params']['baseline']}
     # the result is usable: finite in eval, and so are its weights saved and loaded into the
     # architecture rebuilt from the channel config
