@@ -103,7 +103,7 @@ TRANSFORMERS: List[Tuple[str, str, int]] = [('timm', name, size) for name, size 
         ('mlp_mixer', 'mlp-mixer-base-p16_64xb64_in1k.py', 64), ('revvit', 'revvit-small_8xb256_in1k.py', 224),
         ('vig', 'pvig-tiny_8xb128_in1k.py', 224))]
 # ViT-style mmpretrain backbones whose position embedding follows ``img_size``
-IMG_SIZE_BACKBONES = ('VisionTransformer', 'DistilledVisionTransformer', 'DeiT3', 'MlpMixer')
+IMG_SIZE_BACKBONES = ('VisionTransformer', 'DistilledVisionTransformer', 'DeiT3', 'MlpMixer', 'ViTEVA02')
 
 # mmpretrain config folders that are not classification families, and why
 MMPRETRAIN_SKIPPED: Dict[str, str] = {

@@ -159,3 +159,30 @@ def test_head_width_from_stream_width_keeps_heads_and_stream(zoo):
     assert dict(model.named_modules())[attn].num_heads == dict(result.model.named_modules())[attn].num_heads
     assert result.channel_config['flops']['lwdna'] < result.channel_config['flops']['baseline']
     _exact(result, forward)
+
+
+class _SwiGLUTokens(nn.Module):
+    """Patch tokens, mmpretrain's SwiGLU feed-forward (a Linear to 2H, ``chunk(2, dim=-1)``
+    channels-last, ``silu(x1) * x2``, a Linear back, the residual), a classifier."""
+
+    def __init__(self, dim: int = 32, hidden: int = 48):
+        super().__init__()
+        from mmpretrain.models.utils.swiglu_ffn import SwiGLUFFN
+        self.stem, self.head = nn.Conv2d(3, dim, 8, stride=8), nn.Linear(dim, 10)
+        self.ffn = SwiGLUFFN(dim, hidden)
+
+    def forward(self, x):
+        return self.head(self.ffn(self.stem(x).flatten(2).transpose(1, 2)).mean(1))
+
+
+def test_swiglu_chunk_of_channels_last_tokens_is_an_equal_channel_split():
+    torch.manual_seed(0)
+    model = _SwiGLUTokens()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+    hidden = next(g for g in graph.groups if 'ffn.w12:out' in g.members)
+    assert hidden.num_units == 48 and 'ffn.w3:in' in hidden.members   # channel j of x1 and of x2: one unit
+    assert [s.module for s in graph.splits] == ['ffn']
+    result = shrink(model, digit_batches(size=32, batch=4, count=2), F.cross_entropy, _config(0.9))
+    ffn = result.model.ffn
+    assert ffn.w12.out_features == 2 * ffn.w3.in_features < 2 * 72   # widened to 72, then pruned
+    _exact(result)

@@ -68,8 +68,8 @@ class ChannelGraphBuilder:
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
         self.kept = {n: kept[type(m)] for m, n in self.names.items() if type(m) in kept}   # kept_whole.py: -> why
         self.opaque_names = self.gate_names + list(self.kept)   # traced as one node
-        self.split_nodes = [(node, split_pieces(node.grad_fn)) for node in dg.module2node.values()
-                            if split_pieces(node.grad_fn) is not None]   # channel splits: (node, (offset, size)s)
+        self.split_nodes = [(node, split_pieces(node.grad_fn, dg.axes)) for node in dg.module2node.values()
+                            if split_pieces(node.grad_fn, dg.axes) is not None]   # channel splits: (node, (offset, size)s)
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
@@ -284,7 +284,7 @@ class ChannelGraphBuilder:
                                             f'{self.split_hint()}')
             return dim
         rec = self.records.get(node.grad_fn)
-        pieces = split_pieces(node.grad_fn)
+        pieces = split_pieces(node.grad_fn, self.dg.axes)
         if pieces is not None:
             size = max(extent, sum(n for _, n in pieces))   # a split's channels: its whole input
         elif node.grad_fn in self.dg.split_attention.channels:

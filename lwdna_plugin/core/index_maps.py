@@ -64,15 +64,17 @@ def _set_maps(source, target, mapping) -> None:
 def _channel_dim(dim: Optional[int], ndim: int) -> Optional[int]:
     if dim is None or ndim == 0:
         return None
-    return dim % ndim
+    return axis(dim, ndim)   # autograd saves a negative dim as unsigned 64-bit
 
 
-def split_sizes(fn: Any) -> Optional[List[int]]:
-    """Piece sizes of a SplitBackward0 / SplitWithSizesBackward0 along the channel dim (1),
-    None for a split along another dim."""
+def split_sizes(fn: Any, axes: Optional[Dict[Any, Optional[int]]] = None) -> Optional[List[int]]:
+    """Piece sizes of a SplitBackward0 / SplitWithSizesBackward0 along the channel dim (the one
+    ``axes`` gives the split, :mod:`.layouts`; else 1: SwiGLU chunks channels-last tokens on the
+    last), None for a split along another dim."""
     shape = list(getattr(fn, '_saved_self_sym_sizes', ()) or ())
     dim = _channel_dim(getattr(fn, '_saved_dim', None), len(shape))
-    if dim != 1:
+    channels = (axes or {}).get(fn)
+    if dim != (1 if channels is None else channels):
         return None
     total = int(shape[dim])
     sizes = getattr(fn, '_saved_split_sizes', None)
@@ -84,11 +86,12 @@ def split_sizes(fn: Any) -> Optional[List[int]]:
     return [min(step, total - o) for o in range(0, total, step)]
 
 
-def split_pieces(fn: Any) -> Optional[List[Tuple[int, int]]]:
-    """(offset, size) of every piece of a channel split, None for any other node."""
+def split_pieces(fn: Any, axes: Optional[Dict[Any, Optional[int]]] = None) -> Optional[List[Tuple[int, int]]]:
+    """(offset, size) of every piece of a channel split (channel axis as in :func:`split_sizes`),
+    None for any other node."""
     if fn is None or fn.name() not in ('SplitBackward0', 'SplitWithSizesBackward0'):
         return None
-    sizes = split_sizes(fn)
+    sizes = split_sizes(fn, axes)
     return None if sizes is None else [(sum(sizes[:k]), size) for k, size in enumerate(sizes)]
 
 
@@ -257,7 +260,7 @@ def fix_concat_split_maps(dg: TracedDependencyGraph) -> None:
     node_of = dg.nodes_by_grad_fn()
     piece_offsets = {}
     for node in dg.module2node.values():
-        pieces = split_pieces(node.grad_fn)
+        pieces = split_pieces(node.grad_fn, dg.axes)
         if pieces is not None:
             node.enable_index_mapping = False
             piece_offsets[node.grad_fn] = pieces
