@@ -186,3 +186,32 @@ def test_swiglu_chunk_of_channels_last_tokens_is_an_equal_channel_split():
     ffn = result.model.ffn
     assert ffn.w12.out_features == 2 * ffn.w3.in_features < 2 * 72   # widened to 72, then pruned
     _exact(result)
+
+
+class _NestedTokens(nn.Module):
+    """mmpretrain's HiViT stem: patch tokens of 4×4 inner positions (B, N, 4, 4, C), merged twice
+    (``PatchMerge``: strided slices, a concatenation and a Linear over 4C) down to (B, N, 1, 1, 4C),
+    then ``x[..., 0, 0, :]`` (two selects in one indexing op) to (B, N, 4C) and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        from mmpretrain.models.backbones.hivit import PatchEmbed, PatchMerge
+        self.embed = PatchEmbed(img_size=32, patch_size=16, inner_patches=4, embed_dim=8)
+        self.merge1, self.merge2 = PatchMerge(8, dict(type='LN')), PatchMerge(16, dict(type='LN'))
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.merge2(self.merge1(self.embed(x)))[..., 0, 0, :]
+        return self.head(x.mean(1))
+
+
+def test_a_select_of_two_inner_positions_keeps_the_channels_last():
+    torch.manual_seed(0)
+    model = _NestedTokens()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+    tokens = next(g for g in graph.groups if 'merge2.reduction:out' in g.members)
+    assert tokens.num_units == 32 and 'head:in' in tokens.members and not tokens.fixed
+    result = shrink(model, digit_batches(size=32, batch=4, count=2), F.cross_entropy,
+                    _config(0.98, keep_normalized_widths=True))   # the LayerNorms over 4C keep their widths
+    assert result.model.head.in_features == result.model.merge2.reduction.out_features < 48
+    _exact(result)

@@ -93,9 +93,17 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
         if not dims or a in dims or dims != list(range(dims[0], dims[-1] + 1)):
             return None
         return a if a < dims[0] else a - len(dims) + indices[dims[0]].dim()
-    if name in ('SelectBackward0', 'UnbindBackward0'):
+    if name == 'UnbindBackward0':
         d = axis(fn._saved_dim, ndim)
         return None if d == a else a - (d < a)
+    if name == 'SelectBackward0':   # x[..., 0, 0, :] is one op of several selects (and slices): each drops a dim
+        for node in reversed(index_chain(fn, ndim - len(out))):
+            if node.name() == 'SelectBackward0':
+                d = axis(node._saved_dim, ndim)
+                if d == a:
+                    return None
+                a, ndim = a - (d < a), ndim - 1
+        return a
     if name == 'StackBackward0':
         return a + (axis(fn._saved_dim, len(out)) <= a)
     if name in _REDUCTIONS:
@@ -115,6 +123,17 @@ def axis_of(fn: Any, rec: OpRecord, source: Optional[Tuple[int, int]]) -> Option
         return None
     shifted = a + len(out) - ndim   # element-wise: inputs broadcast right-aligned
     return shifted if 0 <= shifted < len(out) else None
+
+
+def index_chain(fn: Any, selects: int = 8) -> List[Any]:
+    """The autograd nodes of one indexing op (``x[..., 0, 0, :]``), last first: ``fn`` and the
+    select / slice nodes before it, up to ``selects`` selects in all."""
+    chain, node = [fn], fn.next_functions[0][0]
+    while sum(n.name() == 'SelectBackward0' for n in chain) < selects and node is not None and \
+            node.name() in ('SelectBackward0', 'SliceBackward0'):
+        chain.append(node)
+        node = node.next_functions[0][0]
+    return chain
 
 
 def token_mixing(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]]) -> Dict[Any, str]:

@@ -11,7 +11,7 @@ import torch.nn as nn
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
 from .layer_types import CHANNEL_NORM_TYPES, norm_channels
-from .layouts import known_inputs, through_clones
+from .layouts import index_chain, known_inputs, through_clones
 from .reshapes import drops_unit_dims, flattens_channels, keeps_channels, keeps_last_channels
 from .tracing import OpRecord
 
@@ -100,7 +100,9 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
         if channel_dim(getattr(fn, '_saved_dim', None), nd) != c and not (known and axes.get(fn) is not None):
             refuse('a concatenation/split along a dimension other than channels')
     elif name == 'SelectBackward0':
-        if not known or axes.get(fn) is None:
+        inner = fn not in records and any(axes.get(o.grad_fn) is not None and fn in index_chain(o.grad_fn)
+                                          for o in node.outputs if o.grad_fn in records)   # of x[..., 0, 0, :]
+        if axes.get(fn) is None and not inner:
             refuse('a selection of one channel (or of a dim the trace cannot follow the channels through)')
     elif name in ('ViewBackward0', 'ReshapeAliasBackward0', 'UnsafeViewBackward0', 'SqueezeBackward0',
                   'SqueezeBackward1', 'SqueezeBackward2', 'UnsqueezeBackward0', 'ExpandBackward0'):
