@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +201,11 @@ def test_earlier_results_are_not_overwritten(tmp_path):
 def test_unknown_model_name(tmp_path):
     proc = run_shrink('no_such_net', '--work-dir', tmp_path / 'w')
     assert proc.returncode == 2 and 'neither a timm model name' in proc.stderr
+
+
+def test_layer_table_leaves_out_head_counts_of_zero():
+    """HiViT's MLP-only blocks hold ``num_heads = 0``: no heads row (and no division by zero)."""
+    from lwdna_plugin.core.report import layer_table
+    block = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))
+    block.num_heads = 0
+    assert [r['layer'] for r in layer_table(block, block)] == ['0', '1']

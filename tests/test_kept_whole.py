@@ -55,6 +55,7 @@ def test_repmlp_block_is_kept_whole_and_the_rest_is_pruned_exactly():
     config = result.channel_config
     assert config['probe_relative_error'] < 1e-9
     assert any('kept whole' in w and 'block' in w for w in config['warnings'])
+    assert list(result.widened_graph.kept_whole) == ['block']
     pruned = result.model
     assert pruned.stem[0].out_channels == 16 and pruned.block.fc3.weight.shape == model.block.fc3.weight.shape
     assert pruned.expand[0].out_channels < 48    # widened to 48, then pruned

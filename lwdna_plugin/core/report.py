@@ -15,7 +15,7 @@ def layer_widths(model: nn.Module) -> Dict[str, int]:
     widths = {}
     for name, m in model.named_modules():
         heads = vars(m).get('num_heads')
-        if type(heads) is int and any(isinstance(c, CONV_TYPES + (nn.Linear,)) for c in m.modules()):
+        if type(heads) is int and heads > 0 and any(isinstance(c, CONV_TYPES + (nn.Linear,)) for c in m.modules()):
             widths[f'{name} (heads)'] = heads
         if isinstance(m, CONV_TYPES):
             widths[name] = m.out_channels

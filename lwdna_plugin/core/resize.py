@@ -113,7 +113,7 @@ def resized_graph(graph: ChannelGraph, model: nn.Module, new_units: Mapping[int,
                         set(graph.traced), [],
                         [s.resized(lambda g, c: c * counts[g] // graph.groups[g].num_units) for s in graph.splits],
                         convs_by_position=graph.convs_by_position, weights_computed=graph.weights_computed,
-                        token_mixing=graph.token_mixing, heads=graph.heads)
+                        token_mixing=graph.token_mixing, heads=graph.heads, kept_whole=graph.kept_whole)
 
 
 def select_units(graph: ChannelGraph, keep_unit: np.ndarray) -> nn.Module:
