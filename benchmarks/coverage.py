@@ -219,10 +219,11 @@ try:
     # the result is usable: finite in eval, and so are its weights saved and loaded into the
     # architecture rebuilt from the channel config
     import tempfile
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from lwdna_plugin import apply_channel_config
+    from lwdna_plugin.cli.shrink import save_weights   # what lwdna-shrink writes
     with tempfile.TemporaryDirectory() as tmp:
-        save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, tmp + '/w.safetensors')
+        save_weights(result.model, tmp + '/w.safetensors')
         fresh = build() if zoo == 'mmpretrain' else copy.deepcopy(model)
         rebuilt = apply_channel_config(fresh, c, forward_fn=forward_fn)
         state = collections.OrderedDict(load_file(tmp + '/w.safetensors'))

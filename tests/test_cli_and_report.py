@@ -209,3 +209,17 @@ def test_layer_table_leaves_out_head_counts_of_zero():
     block = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))
     block.num_heads = 0
     assert [r['layer'] for r in layer_table(block, block)] == ['0', '1']
+
+
+def test_saved_weights_of_a_shared_module_load_strictly(tmp_path):
+    """A module shared between blocks (EVA-02's rotary embedding) puts one tensor under several
+    keys; safetensors refuses shared memory, so each key gets its own copy."""
+    from safetensors.torch import load_file
+
+    from lwdna_plugin.cli.shrink import save_weights
+    shared = nn.Linear(3, 3)
+    model = nn.Sequential(nn.Sequential(shared), nn.Sequential(shared))
+    save_weights(model, tmp_path / 'w.safetensors')
+    fresh = nn.Sequential(nn.Sequential(nn.Linear(3, 3)), nn.Sequential(nn.Linear(3, 3)))
+    fresh.load_state_dict(load_file(tmp_path / 'w.safetensors'))   # strict: every key present
+    assert torch.equal(fresh[1][0].weight, shared.weight)

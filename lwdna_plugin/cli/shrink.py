@@ -209,8 +209,17 @@ def main(argv=None) -> int:
 
 
 def save_weights(model, path: str) -> None:
+    """``model``'s state dict as safetensors, every key kept so that a strict ``load_state_dict``
+    reads it back: a tensor sharing memory with an earlier one (a module shared between blocks,
+    EVA-02's rotary embedding) is written as a copy of its own (safetensors refuses shared memory)."""
     from safetensors.torch import save_file
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    seen, tensors = set(), {}
+    for key, value in model.state_dict().items():
+        value = value.contiguous()
+        storage = value.untyped_storage().data_ptr()
+        tensors[key] = value.clone() if storage in seen else value
+        seen.add(storage)
+    save_file(tensors, path)
 
 
 if __name__ == '__main__':
