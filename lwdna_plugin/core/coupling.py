@@ -63,13 +63,13 @@ class ChannelGraphBuilder:
         self.outputs = outputs
         self.ignored = tuple(ignored_layers)
         self.names = {m: n for n, m in model.named_modules()}
-        self.modules_by_name = dict(model.named_modules())
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
-        self.kept = {n: kept[type(m)] for m, n in self.names.items() if type(m) in kept}   # kept_whole.py: -> why
+        self.kept = {n: (type(m).__name__, kept[type(m)]) for m, n in self.names.items()
+                     if type(m) in kept}   # modules kept whole (kept_whole.py): name -> (class, why)
         self.opaque_names = self.gate_names + list(self.kept)   # traced as one node
-        self.split_nodes = [(node, split_pieces(node.grad_fn, dg.axes)) for node in dg.module2node.values()
-                            if split_pieces(node.grad_fn, dg.axes) is not None]   # channel splits: (node, (offset, size)s)
+        self.split_nodes = [(node, pieces) for node in dg.module2node.values()   # channel splits: (node, (offset, size)s)
+                            if (pieces := split_pieces(node.grad_fn, dg.axes)) is not None]
         for name in self.ignored:
             if name not in {n for n in self.names.values()}:
                 raise UnsupportedModelError(f'ignored layer {name!r} is not a module of the model')
@@ -210,8 +210,7 @@ class ChannelGraphBuilder:
                     if any(within(name, i) for i in self.ignored):
                         ignored.setdefault(gid, f'ignored layer {name!r}')
                     for owner in (o for o in self.kept if within(name, o)):
-                        kind = type(self.modules_by_name[owner]).__name__
-                        ignored.setdefault(gid, f'{owner!r} ({kind}) {self.kept[owner]}')
+                        ignored.setdefault(gid, '{!r} ({}) {}'.format(owner, *self.kept[owner]))
 
         extents: Dict[Any, int] = {}
         for node, kind, idxs, root, ridx, gid in items:
@@ -265,7 +264,7 @@ class ChannelGraphBuilder:
         graph.convs_by_position = frozenset(by_position)
         graph.weights_computed = frozenset(self.weights_computed())
         graph.token_mixing = frozenset(self.dg.token_mixing.values())
-        graph.kept_whole = dict(self.kept)
+        graph.kept_whole = {name: why for name, (_, why) in self.kept.items()}
         return graph
 
     def components(self, a: np.ndarray, b: np.ndarray) -> Tuple[int, np.ndarray]:
