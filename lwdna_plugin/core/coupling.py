@@ -19,7 +19,7 @@ from .errors import UnsupportedModelError
 from .index_maps import slice_range, split_pieces
 from .layer_types import CHANNEL_GATES, CHANNEL_NORM_TYPES, CONV_TYPES, RESIZABLE_TYPES, channel_axis, norm_channels
 from .layouts import known_inputs
-from .op_rules import check_layer_inputs, check_op
+from .op_rules import check_layer_inputs, check_op, constant_operands
 from .shuffle import shuffle_block_ties
 from .tracing import OpRecord
 
@@ -55,7 +55,7 @@ def _tied_across_groups(units: np.ndarray, groups: int) -> bool:
 class ChannelGraphBuilder:
     """Builds the :class:`ChannelGraph` of a traced model."""
 
-    def __init__(self, model, dg, trace, outputs, ignored_layers, kept: Dict[type, str]):
+    def __init__(self, model, dg, trace, outputs, ignored_layers, kept: Dict[str, str]):
         self.model = model
         self.dg = dg
         self.records: Dict[Any, OpRecord] = trace.records
@@ -65,8 +65,9 @@ class ChannelGraphBuilder:
         self.names = {m: n for n, m in model.named_modules()}
         self.param_names = {p: n for n, p in model.named_parameters()}
         self.gate_names = [n for m, n in self.names.items() if isinstance(m, tuple(CHANNEL_GATES))]
-        self.kept = {n: (type(m).__name__, kept[type(m)]) for m, n in self.names.items()
-                     if type(m) in kept}   # modules kept whole (kept_whole.py): name -> (class, why)
+        modules = dict(model.named_modules())
+        self.kept = {n: (type(modules[n]).__name__, why)   # modules kept whole (kept_whole.py): name -> (class, why)
+                     for n, why in kept.items()}
         self.opaque_names = self.gate_names + list(self.kept)   # traced as one node
         self.split_nodes = [(node, pieces) for node in dg.module2node.values()   # channel splits: (node, (offset, size)s)
                             if (pieces := split_pieces(node.grad_fn, dg.axes)) is not None]
@@ -193,6 +194,7 @@ class ChannelGraphBuilder:
         items = []  # (node, kind, idxs, root node, root idxs, tp group id)
         unsupported: Dict[int, str] = {}
         ignored: Dict[int, str] = {}
+        constants = constant_operands(self.records, self.dg.axes)
         for gid, group in enumerate(self.all_groups()):
             root = group[0].dep.target
             for it in group:
@@ -200,6 +202,8 @@ class ChannelGraphBuilder:
                 kind = 'out' if self.dg.is_out_channel_pruning_fn(it.dep.handler) else 'in'
                 items.append((node, kind, np.asarray(it.idxs, dtype=np.int64), root,
                               np.asarray(it.root_idxs, dtype=np.int64), gid))
+                if node.grad_fn in constants and not self.inside_gate(node.grad_fn):
+                    ignored.setdefault(gid, constants[node.grad_fn])
                 mod = node.module
                 if isinstance(mod, nn.Module) and mod in self.names:
                     name = self.names[mod]

@@ -41,17 +41,19 @@ __all__ = ['build_channel_graph', 'ChannelGraph', 'ChannelGroup', 'ChannelSplit'
 
 def build_channel_graph(model: nn.Module, example_inputs: Any, forward_fn: Optional[ForwardFn] = None,
                         ignored_layers: Sequence[str] = (), timeout_s: float = 120.0,
-                        keep_unmodelled: bool = True) -> ChannelGraph:
+                        keep_unmodelled: bool = True, kept_whole: Optional[Dict[str, str]] = None) -> ChannelGraph:
     """Trace ``model`` once and return its channel groups.
 
     Raises :class:`UnsupportedModelError` naming the module for ops that move channels in
     a way we do not model (channel padding, shuffle, permute/transpose, slicing, unknown
     custom ops) and when grouping exceeds ``timeout_s`` — unless ``keep_unmodelled`` and the op
-    runs inside a block kept whole instead (:mod:`.kept_whole`). The model's train/eval state is kept.
+    runs inside a block kept whole instead (:mod:`.kept_whole`). ``kept_whole``: the blocks an earlier
+    grouping of this model (or of a resized copy) kept whole, by name -> why (its
+    :attr:`ChannelGraph.kept_whole`), kept from the start. The model's train/eval state is kept.
     """
     forward_fn = forward_fn or default_forward
     was_training = {m: m.training for m in model.modules()}
-    kept = heads_kept(model)
+    kept = {**heads_kept(model), **(kept_whole or {})}
     try:
         with _time_limit(timeout_s, model):
             while True:   # each refusal inside a block keeps that block whole (kept_whole.py), once
@@ -84,7 +86,7 @@ def _build_dependency_graph(model, example_inputs, forward_fn, kept: Kept):
                 dg = TracedDependencyGraph(lambda axes: _concat_sizes(trace, axes),
                                            lambda: trace.records, lambda: trace.owners).build_dependency(
                     model, example_inputs, forward_fn=traced_forward, verbose=False,
-                    gates=tuple(CHANNEL_GATES), kept=tuple(kept))
+                    gates=tuple(CHANNEL_GATES), kept=list(kept))
         except UnsupportedModelError:
             raise
         except Exception as e:

@@ -24,7 +24,7 @@ import numpy as np
 from .channel_graph import within
 from .errors import UnsupportedModelError
 from .heads import Attention, find_attention
-from .kept_whole import cut_insides
+from .kept_whole import KeptOutputs, make_kept_nodes
 from .layouts import UNFOLDS, axis, channel_axes, merged_channels, parameter_axes, through_clones, token_mixing
 from .reshapes import VIEW_NODES, drops_unit_dims, keeps_channels
 from .shuffle import ChannelShuffle, ShufflePermutation, find_channel_shuffles
@@ -111,6 +111,17 @@ class _ChannelPreserving(tp.pruner.function.BasePruningFunc):
         return None
 
 
+class _KeptWhole(_ChannelPreserving):
+    """torch-pruning's view of a module kept whole: one node whose input and output channels are
+    not coupled through it (a different function for each side; both sides are fixed)."""
+
+    def prune_in_channels(self, layer, idxs):
+        return layer
+
+
+_KEPT_WHOLE = _KeptWhole()
+
+
 class TracedDependencyGraph(tp.DependencyGraph):
     """torch-pruning's graph, given the channel count of every concatenated tensor as soon as
     the graph is traced, before its own index-map pass would try (and, on DPN, fail) to infer
@@ -122,7 +133,8 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self._read_cat_sizes = cat_sizes
         self._read_records = records
         self._read_owners = owners
-        self.kept_types: Set[type] = set()
+        self.kept: Dict[torch.nn.Module, str] = {}   # module kept whole -> its name
+        self._kept_outputs: Dict[torch.nn.Module, List[Any]] = {}
         self.cat_sizes: Dict[Any, List[int]] = {}   # CatBackward0 node -> channels of each input, once traced
         self.shuffles: List[ChannelShuffle] = []     # channel shuffles, once traced
         self.split_attention = SplitAttention()       # split-attention regions, once traced
@@ -132,24 +144,37 @@ class TracedDependencyGraph(tp.DependencyGraph):
         self.channel_merges: Dict[Any, Tuple[int, int, bool]] = {}   # M positions folded into C channels
         self.token_mixing: Dict[Any, str] = {}        # Linear over the tokens: its output op -> module name
 
-    def build_dependency(self, model, *args, gates: Sequence[type] = (), kept: Sequence[type] = (), **kwargs):
+    def build_dependency(self, model, *args, gates: Sequence[type] = (), kept: Sequence[str] = (), **kwargs):
         """torch-pruning's ``build_dependency``; modules of the types in ``gates`` (channel gates)
-        and ``kept`` (modules kept whole, whose insides are cut out of the graph) are traced as
-        single channel-preserving nodes."""
-        self.kept_types = set(kept)
-        present = {type(m) for m in model.modules() if isinstance(m, tuple(gates) + tuple(kept))}
-        return super().build_dependency(model, *args, customized_pruners={t: _ChannelPreserving() for t in present},
-                                        **kwargs)
+        are traced as single channel-preserving nodes, the modules named in ``kept`` (kept whole)
+        as single nodes whose input and output channels are fixed apart."""
+        modules = dict(model.named_modules())
+        self.kept = {modules[name]: name for name in kept}
+        present = {type(m) for m in model.modules() if isinstance(m, tuple(gates))}
+        with KeptOutputs(list(self.kept)) as noted:
+            self._kept_outputs = noted.fns
+            super().build_dependency(model, *args, customized_pruners={t: _ChannelPreserving() for t in present},
+                                     **kwargs)
+        return self
+
+    def get_pruner_of_module(self, module):
+        return _KEPT_WHOLE if module in self.kept else super().get_pruner_of_module(module)
+
+    def is_out_channel_pruning_fn(self, fn) -> bool:
+        return fn == _KEPT_WHOLE.prune_out_channels or super().is_out_channel_pruning_fn(fn)
+
+    def is_in_channel_pruning_fn(self, fn) -> bool:
+        return fn == _KEPT_WHOLE.prune_in_channels or super().is_in_channel_pruning_fn(fn)
 
     def _trace(self, *args, **kwargs):
         module2node = super()._trace(*args, **kwargs)
-        cut_insides(module2node, self.kept_types, self._read_owners(), self.model)
+        make_kept_nodes(module2node, self._kept_outputs, self._read_owners(), self.model)
         records = self._read_records()
         self.shuffles = find_channel_shuffles(records)
         shuffled = {fn for s in self.shuffles for fn in s.fns}
         self.split_attention = find_split_attention(records, shuffled)
         params = {node.grad_fn: node.module for node in module2node.values() if isinstance(node.module, torch.nn.Parameter)}
-        opaque = [n for n, m in self.model.named_modules() if type(m) in self.CUSTOMIZED_PRUNERS]
+        opaque = [n for n, m in self.model.named_modules() if type(m) in self.CUSTOMIZED_PRUNERS or m in self.kept]
         inside = {fn for fn, rec in records.items() if any(within(rec.module, n) for n in opaque)}
         self.attention = find_attention(records, channel_axes(records), params,
                                         shuffled | set(self.split_attention.channels) | inside)

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from .errors import UnsupportedModelError
 from .index_maps import slice_range
-from .layer_types import CHANNEL_NORM_TYPES, norm_channels
+from .layer_types import CHANNEL_NORM_TYPES, RESIZABLE_TYPES, norm_channels
 from .layouts import index_chain, known_inputs, through_clones
 from .reshapes import drops_unit_dims, flattens_channels, keeps_channels, keeps_last_channels
 from .tracing import OpRecord
@@ -242,3 +242,25 @@ def _adapter_hint(module: Optional[nn.Module]) -> str:
     if zoo in ('timm', 'mmpretrain') and f'lwdna_plugin.{zoo}' not in sys.modules:
         return f'; `import lwdna_plugin.{zoo}` registers the channel gates of {zoo} (it is not imported)'
     return ''
+
+
+_ARITHMETIC = {'add', 'sub', 'mul', 'div', 'rsub', 'radd', 'rmul', 'truediv', 'rtruediv',
+               'add_', 'sub_', 'mul_', 'div_', 'iadd', 'isub', 'imul', 'itruediv'}
+
+
+def constant_operands(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[int]]) -> Dict[Any, str]:
+    """Arithmetic ops outside the layers we resize that combine the channels with a buffer of more
+    than one channel (T2T-ViT's sinusoidal position table), by autograd node -> why: the buffer
+    cannot follow a resize, so the channels it meets keep their width."""
+    found: Dict[Any, str] = {}
+    for fn, rec in records.items():
+        a = axes.get(fn)
+        if rec.func not in _ARITHMETIC or a is None or not rec.constants or isinstance(rec.module_obj, RESIZABLE_TYPES):
+            continue
+        for k in rec.constants:
+            shape = rec.in_shapes[k]
+            at = a - (len(rec.out_shape) - len(shape))   # broadcast from the right
+            if 0 <= at < len(shape) and shape[at] > 1:
+                found[fn] = (f"{rec.func} in '{rec.module}' reads a buffer of {shape[at]} channels: "
+                             'their width is kept')
+    return found

@@ -207,20 +207,20 @@ def _channel_graph(model: nn.Module, example_inputs: Any, cfg: LWDNAConfig,
     """The model's channel groups, and ``cfg`` with the layers added to ``ignored_layers`` whose
     channel coupling changes with the width (a stream shuffled more times than its channels
     halve: ShuffleNetV2's later stages), which are kept at their width."""
-    def group(cfg: LWDNAConfig) -> ChannelGraph:
+    def group(cfg: LWDNAConfig, kept_whole: Optional[Dict[str, str]] = None) -> ChannelGraph:
         return share_latents(build_channel_graph(model, example_inputs, forward_fn, cfg.ignored_layers,
-                                                 cfg.grouping_timeout_s, cfg.keep_unmodelled_blocks),
+                                                 cfg.grouping_timeout_s, cfg.keep_unmodelled_blocks, kept_whole),
                              cfg.channels_per_latent)
     graph = group(cfg)
     normalized = normalized_layers(graph) if cfg.keep_normalized_widths else []
     if normalized:
         cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(normalized))
-        graph = group(cfg)
+        graph = group(cfg, graph.kept_whole)
     if graph.shuffles:
         varying = width_dependent_layers(graph, cfg, example_inputs, forward_fn)
         if varying:   # the shrink warns (its warnings are logged and recorded together)
             cfg = dataclasses.replace(cfg, ignored_layers=tuple(cfg.ignored_layers) + tuple(varying))
-            graph = group(cfg)
+            graph = group(cfg, graph.kept_whole)
     if not graph.prunable_groups:
         kept = '; '.join(f'{name!r} kept whole: it {why}' for name, why in graph.kept_whole.items())
         raise UnsupportedModelError(f'{type(model).__name__} has no prunable channel group' +
@@ -260,7 +260,8 @@ def width_dependent_layers(graph: ChannelGraph, cfg: LWDNAConfig, example_inputs
     widened = resize_groups(graph, units, init_like_baseline=False)
     expected = resized_graph(graph, widened, units)
     traced = share_latents(build_channel_graph(widened, example_inputs, forward_fn, cfg.ignored_layers,
-                                               cfg.grouping_timeout_s), cfg.channels_per_latent)
+                                               cfg.grouping_timeout_s, kept_whole=graph.kept_whole),
+                           cfg.channels_per_latent)
     modules = dict(graph.model.named_modules())
     varying = []
     for g in expected.prunable_groups:

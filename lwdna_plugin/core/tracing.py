@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,12 +26,14 @@ class OpRecord:
     in_shapes: Tuple[Tuple[int, ...], ...]
     out_shape: Tuple[int, ...]
     in_edges: Tuple[Tuple[Any, int], ...] = ()   # (grad_fn, output_nr) of each tensor argument, in order
+    constants: Tuple[int, ...] = ()   # which tensor arguments are a buffer of the model (or a view of one)
 
 
 class _Recorder(TorchFunctionMode):
-    def __init__(self, stack: List[Tuple[str, nn.Module]]):
+    def __init__(self, stack: List[Tuple[str, nn.Module]], buffers: Set[int]):
         super().__init__()
         self.stack = stack
+        self.buffers = buffers   # storage addresses of the model's buffers
         self.records: Dict[Any, OpRecord] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -44,12 +46,22 @@ class _Recorder(TorchFunctionMode):
             tensors = [a for a in tree_flatten((args, kwargs or {}))[0] if isinstance(a, torch.Tensor)]
             shapes = tuple(tuple(t.shape) for t in tensors)
             edges = tuple((t.grad_fn, t.output_nr) for t in tensors)
+            constants = tuple(k for k, t in enumerate(tensors) if t.grad_fn is None and not t.requires_grad and
+                              _storage(t) in self.buffers)
             mod_name, mod = self.stack[-1] if self.stack else ('', None)
             for t in outs:
                 if t.grad_fn not in self.records:
                     self.records[t.grad_fn] = OpRecord(name.strip('_') if name.startswith('__') else name,
-                                                       mod_name, mod, shapes, tuple(t.shape), edges)
+                                                       mod_name, mod, shapes, tuple(t.shape), edges, constants)
         return out
+
+
+def _storage(t: torch.Tensor) -> int:
+    """The address of a tensor's storage (shared by its views), 0 for one without."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return 0
 
 
 @dataclass
@@ -87,7 +99,7 @@ def record_ops(model: nn.Module) -> Iterator[Trace]:
             lambda m, i, _n=name: stack.append((_n, m))))
         handles.append(module.register_forward_hook(
             lambda m, i, o, _n=name: claim(_n, m, i, o)))
-    recorder = _Recorder(stack)
+    recorder = _Recorder(stack, {_storage(b) for b in model.buffers()})
     drop_tensor_caches(model)
     try:
         with recorder:
