@@ -19,6 +19,7 @@ CASES: Dict[str, Tuple[str, int]] = {
     'resnet50-in1k': ('resnet50_in1k', 224),
     'regnetx400mf-cifar100': ('regnetx_400mf_cifar100', 32),
     'mobilenetv2-tinyimagenet': ('mobilenet_v2_tinyimagenet', 64),
+    'deit-tiny-in1k': ('deit-tiny_4xb256_in1k', 224),
     'edsr-8x128-x4': ('edsr_8x128_x4_div2k', 48),   # LR input 48x48 (the paper's EDSR patch)
 }
 

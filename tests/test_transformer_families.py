@@ -215,3 +215,32 @@ def test_a_select_of_two_inner_positions_keeps_the_channels_last():
                     _config(0.98, keep_normalized_widths=True))   # the LayerNorms over 4C keep their widths
     assert result.model.head.in_features == result.model.merge2.reduction.out_features < 48
     _exact(result)
+
+
+class _PatchTokensWritten(nn.Module):
+    """TNT's outer tokens: a class token and patch tokens, the patch tokens updated in place
+    (``x[:, 1:] = x[:, 1:] + proj(patches)``, a write into part of the tokens holding every channel)."""
+
+    def __init__(self, dim: int = 16):
+        super().__init__()
+        self.stem, self.proj, self.head = nn.Conv2d(3, dim, 8, stride=8), nn.Linear(dim, dim), nn.Linear(dim, 10)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+    def forward(self, x):
+        patches = self.stem(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), patches], dim=1)
+        x[:, 1:] = x[:, 1:] + self.proj(F.gelu(patches))
+        x = x + self.fc2(F.gelu(self.fc1(x)))
+        return self.head(x[:, 0])
+
+
+def test_an_in_place_write_into_part_of_the_tokens_keeps_every_channel():
+    torch.manual_seed(0)
+    model = _PatchTokensWritten()
+    graph = build_channel_graph(model, torch.zeros(1, 3, 32, 32))
+    stream = next(g for g in graph.groups if 'stem:out' in g.members)
+    assert {'proj:out', 'fc2:out', 'head:in', 'cls_token:out'} <= set(stream.members) and not stream.fixed
+    result = shrink(model, digit_batches(size=32, batch=4, count=2), F.cross_entropy, _config(0.9))
+    assert result.model.stem.out_channels == result.model.proj.out_features == result.model.cls_token.shape[-1]
+    _exact(result)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
@@ -92,10 +93,10 @@ def test_embedding_pruned_is_structurally_valid():
     assert torch.isfinite(result.model.eval()(torch.zeros(1, 3, 32, 32))).all()
 
 
-def test_attention_flops_match_mmengine_flop_analyzer():
-    """Our convention equals mmengine's FlopAnalyzer given the same handlers: linear / conv
-    multiply-adds, LayerNorm 2 and GELU 1 per element, attention N_q·N_k·(head_dim_qk + head_dim_v)
-    per head, everything else zero."""
+def _flop_analyzer_total(model: nn.Module, x: torch.Tensor) -> int:
+    """mmengine's FlopAnalyzer with our convention's handlers: linear / conv multiply-adds,
+    LayerNorm 2 and GELU 1 per element, attention N_q·N_k·(head_dim_qk + head_dim_v) per head, a
+    matmul its multiply-adds, pooling zero, everything else zero."""
     from mmengine.analysis import FlopAnalyzer
     from mmengine.analysis.jit_handles import get_shape
 
@@ -105,14 +106,41 @@ def test_attention_flops_match_mmengine_flop_analyzer():
     def attention(inputs, outputs):
         q, k, v = (get_shape(t) for t in inputs[:3])
         return int(np.prod(q[:-1])) * k[-2] * (q[-1] + v[-1])
+    analyzer = FlopAnalyzer(model, x)
+    analyzer.set_op_handle(**{'aten::layer_norm': per_element(2), 'aten::gelu': per_element(1),
+                              'aten::scaled_dot_product_attention': attention,
+                              'aten::adaptive_avg_pool2d': lambda inputs, outputs: 0})
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analyzer.total()
+
+
+def test_attention_flops_match_mmengine_flop_analyzer():
+    """Our convention equals mmengine's FlopAnalyzer given the same handlers, on timm's ViT (fused
+    attention and q @ k^T) and on mmpretrain's Swin (windows, shifted windows, relative position
+    bias, patch merging)."""
     for fused in (True, False):
         model = small_vit(fused).eval()
-        ours, _ = count_flops_params(model, (1, 3, 32, 32))
-        analyzer = FlopAnalyzer(model, torch.zeros(1, 3, 32, 32))
-        analyzer.set_op_handle(**{'aten::layer_norm': per_element(2), 'aten::gelu': per_element(1),
-                                  'aten::scaled_dot_product_attention': attention})
-        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        assert ours == analyzer.total()
+        assert count_flops_params(model, (1, 3, 32, 32))[0] == _flop_analyzer_total(model, torch.zeros(1, 3, 32, 32))
+    register_all_modules()
+    swin = MODELS.build(dict(
+        type='ImageClassifier', neck=dict(type='GlobalAveragePooling'),
+        backbone=dict(type='SwinTransformer', arch=dict(embed_dims=32, depths=[2, 2], num_heads=[2, 4]), img_size=32,
+                      window_size=4, out_indices=(1,)),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=64))).eval()
+    x = torch.zeros(1, 3, 32, 32)
+    ours, _ = count_flops_params(swin, inputs=x, forward_fn=tensor_forward)
+    assert ours == _flop_analyzer_total(_Tensor(swin), x)
+
+
+class _Tensor(nn.Module):
+    """An mmpretrain classifier called the way FlopAnalyzer calls a model: ``model(x)``, its logits."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier(x, mode='tensor')
 
 
 def test_lwdna_classifier_wraps_mmpretrains_vision_transformer():

@@ -150,7 +150,8 @@ def check_op(node, records: Dict[Any, OpRecord], owners: Dict[Any, Tuple[str, Op
             refuse('an in-place op on a strided view of part of a tensor')
     elif name == 'torch::autograd::CopySlices':
         written = [records[f].out_shape for f, _ in fn.next_functions[1:] if f in records]
-        if _written_shape(fn) is None or any(shape != _written_shape(fn) for shape in written):
+        base = _written_shape(fn)
+        if base is None or any(shape != base and not (known and _all_channels(shape, base, c)) for shape in written):
             refuse('an in-place op on a view of part of the channels (e.g. x[:, :c] += y)')
     elif name == 'RollBackward0':
         if not known or c in [channel_dim(d, nd) for d in getattr(fn, '_saved_dims', ())]:
@@ -205,6 +206,13 @@ def check_layer_inputs(records: Dict[Any, OpRecord], axes: Dict[Any, Optional[in
                 f"'{rec.module}': it reads dim {expected}, the channels are in dim {found}; LW-DNA cannot "
                 'widen or prune through an op that moves channels where the next layer does not read them'
                 f'{_adapter_hint(owners.get(source, ("", None))[1])}', owners.get(source, ('', None))[0] or None)
+
+
+def _all_channels(shape: Tuple[int, ...], base: Tuple[int, ...], c: int) -> bool:
+    """True if a value of ``shape`` written into part of ``base`` (channel axis ``c``) holds every
+    channel: the view selects other positions (TNT's ``tokens[:, 1:] = ...``), aligned from the right."""
+    at = c - (len(base) - len(shape))
+    return 0 <= at < len(shape) and shape[at] == base[c]
 
 
 def _written_shape(fn) -> Optional[Tuple[int, ...]]:
