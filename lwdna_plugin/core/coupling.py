@@ -129,25 +129,37 @@ class ChannelGraphBuilder:
 
     # -- checks -------------------------------------------------------------------------
     def check_ops_and_map_pixel_shuffle(self) -> None:
+        """Raise the first refusal of an op, with the refusals in other modules as its ``also``."""
         check_layer_inputs(self.records, self.dg.axes, self.owners, self.inside_gate)
+        refused: Dict[Optional[str], UnsupportedModelError] = {}   # one per module
         for node in list(self.dg.module2node.values()):
-            if isinstance(node.module, nn.Module) and node.module in self.names:
-                continue
-            if isinstance(node.module, (nn.Parameter, torch.Tensor)):
-                if node.module not in self.param_names or self.param_axis(node.module) is None:
-                    raise UnsupportedModelError(
-                        f'a bare nn.Parameter is used in {self.where(node)}; only standard layers (Conv, '
-                        'Linear, BatchNorm, LayerNorm, GroupNorm, PReLU) and per-channel parameters such as a '
-                        'layer scale can be widened and pruned')
-                continue
-            if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
-                continue
-            if node.grad_fn in self.shuffle_fns or node.grad_fn in self.dg.split_attention.channels or \
-                    node.grad_fn in self.dg.attention.nodes:
-                continue   # a channel shuffle (shuffle.py), split attention (split_attention.py), heads (heads.py)
-            if not self.inside_gate(node.grad_fn) and \
-                    check_op(node, self.records, self.owners, self.where, self.dg.axes):
-                self.map_pixel_shuffle(node, self.records.get(node.grad_fn))
+            try:
+                self.check_node(node)
+            except UnsupportedModelError as error:
+                refused.setdefault(error.module, error)
+        if refused:
+            first, *others = refused.values()
+            first.also = others
+            raise first
+
+    def check_node(self, node) -> None:
+        if isinstance(node.module, nn.Module) and node.module in self.names:
+            return
+        if isinstance(node.module, (nn.Parameter, torch.Tensor)):
+            if node.module not in self.param_names or self.param_axis(node.module) is None:
+                raise UnsupportedModelError(
+                    f'a bare nn.Parameter is used in {self.where(node)}; only standard layers (Conv, '
+                    'Linear, BatchNorm, LayerNorm, GroupNorm, PReLU) and per-channel parameters such as a '
+                    'layer scale can be widened and pruned')
+            return
+        if isinstance(node.module, tp.ops._OutputOp) and node.grad_fn is None:
+            return
+        if node.grad_fn in self.shuffle_fns or node.grad_fn in self.dg.split_attention.channels or \
+                node.grad_fn in self.dg.attention.nodes:
+            return   # a channel shuffle (shuffle.py), split attention (split_attention.py), heads (heads.py)
+        if not self.inside_gate(node.grad_fn) and \
+                check_op(node, self.records, self.owners, self.where, self.dg.axes):
+            self.map_pixel_shuffle(node, self.records.get(node.grad_fn))
 
     def param_axis(self, param: nn.Parameter) -> Optional[int]:
         """The channel axis of a parameter: its one non-unit axis, or the one the trace added it to

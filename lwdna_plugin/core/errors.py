@@ -1,5 +1,5 @@
 """Exceptions raised by the LW-DNA engine; each message names what is wrong."""
-from typing import Optional
+from typing import List, Optional
 
 
 class LWDNAError(Exception):
@@ -17,11 +17,13 @@ class SearchDivergedError(ConfigError):
 
 class UnsupportedModelError(LWDNAError):
     """The model contains an op or layer whose channel behaviour we do not model; ``module``:
-    the module whose forward runs that op, where known."""
+    the module whose forward runs that op, where known; ``also``: the other refusals the same
+    check found (in other modules)."""
 
     def __init__(self, message: str, module: Optional[str] = None):
         super().__init__(message)
         self.module = module
+        self.also: List[UnsupportedModelError] = []
 
 
 class InfeasibleTargetError(LWDNAError):

@@ -13,6 +13,7 @@ position it occupies.
 """
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
@@ -374,15 +375,32 @@ class _Pairs:
         blocks: Dict[int, List[int]] = {}   # a block's sources all have the same targets
         for i, js in targets.items():
             blocks.setdefault(min(js), []).append(i)
-        self.table: Dict[int, List[int]] = {}
+        table: Dict[int, List[int]] = {}
         for sources in blocks.values():
             ts = sorted(targets[sources[0]])
             for k in range(max(len(sources), len(ts))):
-                self.table.setdefault(sources[k % len(sources)], []).append(ts[k % len(ts)])
+                table.setdefault(sources[k % len(sources)], []).append(ts[k % len(ts)])
+        # as arrays: the targets of source i are flat[start[i]:start[i + 1]]
+        counts = np.zeros(max(table, default=-1) + 1, dtype=np.int64)
+        for i, js in table.items():
+            counts[i] = len(js)
+        self.start = np.concatenate([[0], np.cumsum(counts)])
+        self.flat = np.zeros(int(self.start[-1]), dtype=np.int64)
+        for i, js in table.items():
+            self.flat[self.start[i]:self.start[i + 1]] = js
 
     def __call__(self, idxs: Sequence[_HybridIndex]) -> List[_HybridIndex]:
-        pairs = {(j, i.root_idx) for i in idxs for j in self.table.get(i.idx, ())}
-        return [_HybridIndex(idx=j, root_idx=r) for j, r in sorted(pairs)]
+        pairs = np.fromiter(chain.from_iterable(idxs), dtype=np.int64, count=2 * len(idxs)).reshape(-1, 2)
+        src, root = pairs[:, 0], pairs[:, 1]
+        known = src < len(self.start) - 1
+        src, root = src[known], root[known]
+        counts = self.start[src + 1] - self.start[src]
+        which = np.repeat(np.arange(len(src)), counts)   # every (source, target) pair
+        within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
+        targets, roots = self.flat[self.start[src][which] + within], root[which]
+        span = int(roots.max()) + 1 if len(roots) else 1
+        keys = np.unique(targets * span + roots)   # sorted by (target, root), without repeats
+        return list(map(_HybridIndex, (keys // span).tolist(), (keys % span).tolist()))
 
 
 def set_attention_maps(dg: TracedDependencyGraph) -> None:

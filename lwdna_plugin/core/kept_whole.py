@@ -34,41 +34,50 @@ def heads_kept(model: nn.Module) -> Kept:
 
 def keep_around(error: UnsupportedModelError, model: nn.Module, example_inputs: Any, forward_fn: ForwardFn,
                 kept: Kept) -> Kept:
-    """``kept`` plus the innermost block around the op ``error`` refuses; re-raises ``error`` where
-    there is none: the op is in the model's own forward or in no module that maps one tensor to one
-    tensor, or that block is kept already."""
-    block = _enclosing_block(model, error.module, example_inputs, forward_fn) if error.module else None
-    if block is None or block in kept:
+    """``kept`` plus the innermost block around the op ``error`` refuses (and around those of
+    ``error.also``, where there is one); re-raises ``error`` where there is none for it: the op is
+    in the model's own forward or in no module that maps one tensor to one tensor, or that block
+    is kept already."""
+    errors = [e for e in [error] + error.also if e.module]
+    blocks = _enclosing_blocks(model, [e.module for e in errors], example_inputs, forward_fn)
+    if not errors or errors[0] is not error or blocks[0] is None or blocks[0] in kept:
         raise error
-    message = str(error)
-    hint = re.search(r'`import lwdna_plugin\.\w+` registers [^;]*', message)   # a zoo's gate, adapter not imported
-    first = message.split(': LW-DNA')[0].split('; ')[0] + (f'; {hint.group(0)}' if hint else '')
-    return {**kept, block: f'runs an op the grouping cannot follow ({first}): kept whole'}
+    found = dict(kept)
+    for e, block in zip(errors, blocks):
+        if block is not None and block not in found:
+            message = str(e)
+            hint = re.search(r'`import lwdna_plugin\.\w+` registers [^;]*', message)   # a zoo's gate, adapter not imported
+            first = message.split(': LW-DNA')[0].split('; ')[0] + (f'; {hint.group(0)}' if hint else '')
+            found[block] = f'runs an op the grouping cannot follow ({first}): kept whole'
+    return found
 
 
-def _enclosing_block(model: nn.Module, name: str, example_inputs: Any, forward_fn: ForwardFn) -> Optional[str]:
-    """The innermost of module ``name`` and its ancestors (not the model) that every call maps
-    one tensor to one tensor (other arguments and results: no tensor, such as MViT's token grid
-    shape), and that is neither a layer nor a channel gate."""
+def _enclosing_blocks(model: nn.Module, names: List[str], example_inputs: Any,
+                      forward_fn: ForwardFn) -> List[Optional[str]]:
+    """For each module name, the innermost of that module and its ancestors (not the model) that
+    every call maps one tensor to one tensor (other arguments and results: no tensor, such as
+    MViT's token grid shape), and that is neither a layer nor a channel gate; one forward pass."""
     modules = dict(model.named_modules())
-    parts = name.split('.')
-    chain = [p for p in ('.'.join(parts[:k]) for k in range(len(parts), 0, -1)) if p in modules]
-    candidates = [p for p in chain if not isinstance(modules[p], RESIZABLE_TYPES + tuple(CHANNEL_GATES))]
-    calls: Dict[str, List[bool]] = {p: [] for p in candidates}
+    chains = []
+    for name in names:
+        parts = name.split('.')
+        chain = [p for p in ('.'.join(parts[:k]) for k in range(len(parts), 0, -1)) if p in modules]
+        chains.append([p for p in chain if not isinstance(modules[p], RESIZABLE_TYPES + tuple(CHANNEL_GATES))])
+    calls: Dict[str, List[bool]] = {p: [] for chain in chains for p in chain}
 
     def count(tree) -> int:
         return sum(isinstance(t, torch.Tensor) for t in tree_flatten(tree)[0])
 
     def recorder(p: str):
         return lambda module, args, kwargs, output: calls[p].append(count((args, kwargs)) == 1 and count(output) == 1)
-    handles = [modules[p].register_forward_hook(recorder(p), with_kwargs=True) for p in candidates]
+    handles = [modules[p].register_forward_hook(recorder(p), with_kwargs=True) for p in calls]
     try:
         with torch.no_grad():
             forward_fn(model, example_inputs)
     finally:
         for h in handles:
             h.remove()
-    return next((p for p in candidates if calls[p] and all(calls[p])), None)
+    return [next((p for p in chain if calls[p] and all(calls[p])), None) for chain in chains]
 
 
 class KeptOutputs:
