@@ -1,2 +1,2 @@
 """The plugin version (recorded in every channel config)."""
-__version__ = '0.11.0'
+__version__ = '0.12.0'

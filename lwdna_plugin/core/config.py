@@ -39,10 +39,11 @@ class LWDNAConfig:
     transformer's embedding width, ConvNeXt's stage widths): such a norm's statistics change with
     the channels it keeps, so only with them fixed is the result exact (heads, MLP widths and
     every other group are still searched). ``keep_unmodelled_blocks`` (default True): where an op
-    the grouping cannot follow runs inside a block that maps one tensor to one of the same shape
-    (RepMLP's partition perceptron, a rotary embedding), that block is kept whole — not widened or
-    pruned, with the channels it reads and writes — and the rest of the network is searched; the
-    shrink warns naming it. False refuses such a model instead, naming the op and module.
+    the grouping cannot follow runs inside a block that maps one tensor to one tensor (RepMLP's
+    partition perceptron, a rotary embedding, MViT's pooling attention), that block is kept whole
+    — not widened or pruned, with the channels it reads and writes — and the rest of the network
+    is searched; the shrink warns naming it. False refuses such a model instead, naming the op and
+    module.
 
     ``criterion`` chooses the search protocol (the reference code's, see METHOD.md step 3):
 
