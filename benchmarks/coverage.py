@@ -12,9 +12,10 @@ The transformer section does the same for timm's vision transformers and one con
 transformer family of mmpretrain's; a model shrunk *structurally valid* (LayerNorm over the
 embedding width) is shrunk a second time with ``keep_normalized_widths=True``, and the reason
 column says whether heads and MLP widths are then pruned exactly. Where the reason column says
-``kept whole: <class>``, every module of that class was kept at its width with the channels it
-reads and writes (an attention sizing its heads by its input width, or a block around an op the
-grouping cannot follow: ``keep_unmodelled_blocks``, on by default) and the rest was searched.
+``kept whole: <class>``, modules of that class were kept at their width with the channels they
+read and write (an attention sizing its heads by its input width, or the block around an op the
+grouping cannot follow: ``keep_unmodelled_blocks``, on by default; each module apart, so other
+modules of the class may have been searched) and the rest was searched.
 Every accepted model is exact by
 construction: ``shrink`` refuses a prune whose float64 probe differs from the widened model with
 the removed channels zeroed, and the probe's error is printed. Outcomes:
