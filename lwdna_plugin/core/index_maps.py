@@ -14,7 +14,7 @@ position it occupies.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch_pruning as tp

@@ -39,8 +39,10 @@ def keep_around(error: UnsupportedModelError, model: nn.Module, example_inputs: 
     in the model's own forward or in no module that maps one tensor to one tensor, or that block
     is kept already."""
     errors = [e for e in [error] + error.also if e.module]
+    if not errors or errors[0] is not error:
+        raise error
     blocks = _enclosing_blocks(model, [e.module for e in errors], example_inputs, forward_fn)
-    if not errors or errors[0] is not error or blocks[0] is None or blocks[0] in kept:
+    if blocks[0] is None or blocks[0] in kept:
         raise error
     found = dict(kept)
     for e, block in zip(errors, blocks):
