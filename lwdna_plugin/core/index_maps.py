@@ -396,8 +396,8 @@ class _Pairs:
         src, root = src[known], root[known]
         counts = self.start[src + 1] - self.start[src]
         which = np.repeat(np.arange(len(src)), counts)   # every (source, target) pair
-        within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
-        targets, roots = self.flat[self.start[src][which] + within], root[which]
+        offsets = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
+        targets, roots = self.flat[self.start[src][which] + offsets], root[which]
         span = int(roots.max()) + 1 if len(roots) else 1
         keys = np.unique(targets * span + roots)   # sorted by (target, root), without repeats
         return list(map(_HybridIndex, (keys // span).tolist(), (keys % span).tolist()))

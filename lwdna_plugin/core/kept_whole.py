@@ -19,6 +19,7 @@ import torch_pruning as tp
 from torch.utils._pytree import tree_flatten
 
 from .attributes import heads_from_stream_width
+from .channel_graph import within
 from .errors import UnsupportedModelError
 from .layer_types import CHANNEL_GATES, RESIZABLE_TYPES
 from .tracing import ForwardFn
@@ -105,11 +106,16 @@ def make_kept_nodes(module2node: Dict[Any, Any], outputs: Dict[nn.Module, List[A
                     owners: Dict[Any, Tuple[str, Any]], model: nn.Module) -> None:
     """Make every call of a module kept whole one node of torch-pruning's graph (``module2node``, in
     place), marked customized: the ops and layers its forward runs are dropped and the node reads
-    the tensors the module got. ``outputs``: the autograd node of each call's output, by module."""
+    the tensors the module got. ``outputs``: the autograd node of each call's output, by module.
+    A kept module inside another one (EVA-02's rotary embedding in its attention) is part of the
+    outer module's node."""
     names = {m: n for n, m in model.named_modules()}
+    kept = [names[m] for m in outputs]
     by_fn = {node.grad_fn: node for node in module2node.values() if node.grad_fn is not None}
     for module, fns in outputs.items():
         name = names[module]
+        if any(within(name, other) and other != name for other in kept):
+            continue
         modules, params = set(module.modules()), set(module.parameters())
 
         def inside(other) -> bool:   # by object: a submodule shared with other modules (a rotary embedding)

@@ -99,7 +99,7 @@ def record_ops(model: nn.Module) -> Iterator[Trace]:
             lambda m, i, _n=name: stack.append((_n, m))))
         handles.append(module.register_forward_hook(
             lambda m, i, o, _n=name: claim(_n, m, i, o)))
-    recorder = _Recorder(stack, {_storage(b) for b in model.buffers()})
+    recorder = _Recorder(stack, {_storage(b) for b in model.buffers()} - {0})   # 0: no storage
     drop_tensor_caches(model)
     try:
         with recorder:
